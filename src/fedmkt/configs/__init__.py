@@ -1,0 +1,1 @@
+"""Presets shipped inside the package (`fedmkt run --preset NAME`)."""

@@ -1,0 +1,69 @@
+"""PNG plots of a run: each model's score per method, and per round where methods have rounds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fedmkt.report.results import ResultRow
+from fedmkt.report.table import _final_rows, _method_rank
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_methods(rows: list[ResultRow], metric: str, path: Path) -> Path | None:
+    """Grouped bars: one group per participant, one bar per method, with 95% CI whiskers."""
+    picked = [r for r in _final_rows(rows) if r.metric == metric]
+    if not picked:
+        return None
+    plt = _pyplot()
+    participants = sorted({r.participant for r in picked}, key=lambda p: (p != "server", p))
+    methods = sorted({r.method for r in picked}, key=_method_rank)
+    width = 0.8 / len(methods)
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(participants) + 2), 4))
+    for i, method in enumerate(methods):
+        xs, ys, errs = [], [], [[], []]
+        for j, p in enumerate(participants):
+            row = next((r for r in picked if r.method == method and r.participant == p), None)
+            if row is None:
+                continue
+            xs.append(j + (i - (len(methods) - 1) / 2) * width)
+            ys.append(row.value)
+            errs[0].append(row.value - row.ci_low)
+            errs[1].append(row.ci_high - row.value)
+        ax.bar(xs, ys, width, yerr=errs, capsize=3, label=method)
+    ax.set_xticks(range(len(participants)), participants)
+    ax.set_ylabel(f"{metric} (%)")
+    ax.set_title(f"{picked[0].task}: {metric} by method (95% CI)")
+    ax.legend(fontsize=8, ncols=2)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_rounds(rows: list[ResultRow], metric: str, path: Path) -> Path | None:
+    """Score after each round, one line per (method, participant)."""
+    picked = [r for r in rows if r.metric == metric and r.round is not None]
+    if not picked:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key in sorted({(r.method, r.participant) for r in picked}):
+        series = sorted((r for r in picked if (r.method, r.participant) == key), key=lambda r: r.round)
+        ax.plot([r.round for r in series], [r.value for r in series], marker="o", label=f"{key[0]} / {key[1]}")
+    ax.set_xlabel("round")
+    ax.set_ylabel(f"{metric} (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,75 @@
+"""Paper-style markdown tables: one row per method, one column per model.
+
+As in the paper, the SLM table has a column per client and the LLM table a column for the
+server; a cell is the score with its bootstrap 95% interval. Methods with rounds show the
+score after their last round.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from fedmkt.report.results import ResultRow
+
+METHOD_ORDER = (
+    "LLM-ZS", "SLM-ZS", "Standalone", "FedAvg", "LLM2SLM", "Centralized-LLM",
+    "FedMKT-SLM", "FedMKT-SLM-FedAvg", "FedMKT-LLM", "FedMKT-LLM-FedAvg",
+)
+METRIC_NAMES = {"acc": "accuracy", "acc_norm": "length-normalised accuracy", "rougeL": "Rouge-L"}
+
+
+def _final_rows(rows: list[ResultRow]) -> list[ResultRow]:
+    """Keep, for each (method, participant, metric), the row of the latest round."""
+    latest: dict[tuple, ResultRow] = {}
+    for row in rows:
+        key = (row.method, row.participant, row.task, row.metric)
+        if key not in latest or (row.round or 0) >= (latest[key].round or 0):
+            latest[key] = row
+    return list(latest.values())
+
+
+def _method_rank(method: str) -> tuple[int, str]:
+    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
+
+
+def format_cell(row: ResultRow) -> str:
+    return f"{row.value:.1f} [{row.ci_low:.1f}, {row.ci_high:.1f}]"
+
+
+def render_table(rows: list[ResultRow], role: str, metric: str) -> str:
+    """One markdown table for ``role`` ("llm" or "slm") and ``metric``; empty if no rows."""
+    picked = [r for r in _final_rows(rows) if r.role == role and r.metric == metric]
+    if not picked:
+        return ""
+    columns: dict[str, str] = {}
+    for r in sorted(picked, key=lambda r: r.participant):
+        columns.setdefault(r.participant, f"{r.participant} ({r.model})")
+    cells: dict[str, dict[str, str]] = defaultdict(dict)
+    for r in picked:
+        cells[r.method][r.participant] = format_cell(r)
+    lines = [
+        "| Method | " + " | ".join(columns.values()) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for method in sorted(cells, key=_method_rank):
+        lines.append(f"| {method} | " + " | ".join(cells[method].get(p, "-") for p in columns) + " |")
+    return "\n".join(lines)
+
+
+def render_report(rows: list[ResultRow], title: str, notes: list[str] | None = None) -> str:
+    """The whole ``results.md``: SLM and LLM tables for each task and metric."""
+    out = [f"# {title}", ""]
+    for task in sorted({r.task for r in rows}):
+        task_rows = [r for r in rows if r.task == task]
+        n_values = sorted({r.n for r in task_rows})
+        metrics = [m for m in ("acc", "rougeL", "acc_norm") if any(r.metric == m for r in task_rows)]
+        for metric in metrics:
+            for role, label in (("slm", "Client SLMs"), ("llm", "Server LLM")):
+                table = render_table(task_rows, role, metric)
+                if table:
+                    name = METRIC_NAMES.get(metric, metric)
+                    out += [f"## {label}: {task}, {name} (%, bootstrap 95% CI, n={'/'.join(map(str, n_values))})",
+                            "", table, ""]
+    for note in notes or []:
+        out.append(f"- {note}")
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,28 @@
+"""What every phase of a run needs: the config, the data split, the run folder, the log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fedmkt.config import ExperimentConfig, ParticipantConfig
+from fedmkt.data.example import Example
+from fedmkt.data.partition import FederatedSplit
+from fedmkt.report.events import EventLog
+from fedmkt.runners.progress import ProgressBoard
+
+
+@dataclass
+class RunContext:
+    config: ExperimentConfig
+    split: FederatedSplit
+    run_dir: Path
+    log: EventLog
+    board: ProgressBoard
+    scenario: str = "baselines"
+
+    def private_data(self, client: ParticipantConfig) -> list[Example]:
+        return self.split.private[self.config.clients.index(client)]
+
+    def adapter_dir(self, method: str, participant: str) -> Path:
+        return self.run_dir / "adapters" / method / participant

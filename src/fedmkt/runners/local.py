@@ -1,0 +1,98 @@
+"""The in-process runner: every phase of an experiment, one after another, in this process.
+
+A run folder holds ``config.yaml`` (resolved), ``metrics.jsonl`` (events), ``phases/``
+(each finished phase's result rows, so ``--resume`` skips it), ``adapters/`` (peft format),
+``results.json``, ``results.md`` and ``plots/``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.markdown import Markdown
+
+from fedmkt.config import ExperimentConfig, dump_config
+from fedmkt.io import atomic_write_text
+from fedmkt.report.events import EventLog
+from fedmkt.report.plots import plot_methods, plot_rounds
+from fedmkt.report.results import ResultRow, write_results
+from fedmkt.report.table import render_report
+from fedmkt.runners.context import RunContext
+from fedmkt.runners.phases import Phase, plan_phases
+from fedmkt.runners.progress import ProgressBoard
+from fedmkt.runners.split import build_split, infer_scenario
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _load_finished(path: Path) -> list[ResultRow] | None:
+    if not path.is_file():
+        return None
+    return [ResultRow.from_dict(d) for d in json.loads(path.read_text(encoding="utf-8"))]
+
+
+def _run_phase(ctx: RunContext, phase: Phase, resume: bool) -> list[ResultRow]:
+    done_file = ctx.run_dir / "phases" / f"{phase.id.replace('/', '__')}.json"
+    if resume and (rows := _load_finished(done_file)) is not None:
+        ctx.log.write("phase_skipped", phase=phase.id, reason="finished before resume")
+        return rows
+    _seed_everything(ctx.config.seed)
+    ctx.log.write("phase_start", phase=phase.id)
+    start = time.perf_counter()
+    rows = phase.run(ctx)
+    atomic_write_text(done_file, json.dumps([asdict(r) for r in rows], indent=2))
+    ctx.log.write("phase_end", phase=phase.id, seconds=round(time.perf_counter() - start, 3))
+    return rows
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    show_progress: bool = True,
+    console: Console | None = None,
+) -> list[ResultRow]:
+    """Run every method of ``config`` into ``run_dir`` and write the results there."""
+    console = console or Console()
+    if config.runtime.threads:
+        torch.set_num_threads(config.runtime.threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", dump_config(config))
+    log = EventLog(run_dir / "metrics.jsonl")
+    log.write("run_start" if not resume else "run_resume", name=config.name, torch_threads=torch.get_num_threads())
+    start = time.perf_counter()
+
+    split = build_split(config)
+    log.write("data_split", public=len(split.public), private=[len(p) for p in split.private], eval=len(split.eval))
+    rows: list[ResultRow] = []
+    with ProgressBoard(enabled=show_progress) as board:
+        ctx = RunContext(config, split, run_dir, log, board, scenario=infer_scenario(config))
+        for phase in plan_phases(config):
+            rows += _run_phase(ctx, phase, resume)
+
+    write_results(rows, run_dir / "results.json")
+    for metric in sorted({r.metric for r in rows}):
+        plot_methods(rows, metric, run_dir / "plots" / f"methods_{metric}.png")
+        plot_rounds(rows, metric, run_dir / "plots" / f"rounds_{metric}.png")
+    seconds = time.perf_counter() - start
+    report = render_report(
+        rows,
+        f"{config.name}: {config.task} ({ctx.scenario})",
+        notes=[f"run folder: {run_dir}", f"wall time: {seconds:.0f} s", f"seed: {config.seed}"],
+    )
+    atomic_write_text(run_dir / "results.md", report)
+    log.write("run_end", seconds=round(seconds, 3))
+    console.print(Markdown(report))
+    return rows
