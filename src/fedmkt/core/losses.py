@@ -1,0 +1,113 @@
+"""SFT + lambda-weighted KD toward the selected teacher's top-k distribution, computed sparsely.
+
+Paper section 3.2, Eq. (9)-(10): each side trains on the public set with its supervised loss
+plus a distillation loss toward the teacher chosen by DualMinCE, weighted by a hyperparameter
+(the equations were lost from the text; the reference code computes
+``0.9 * SFT + 0.1 * KD``, i.e. ``(1 - lambda) * SFT + lambda * KD`` with ``lambda = 0.1``).
+
+KD here is the cross-entropy from the teacher's top-k distribution to the student's softmax,
+as in the reference (FuseLLM/FATE "ce"): its gradient equals that of KL(teacher || student);
+its value exceeds the KL by the teacher's entropy, a constant for the student.
+
+Sparse: the student's log-softmax is normalised over its FULL vocabulary row (``logsumexp``)
+but only read at the teacher's k ids (a gather), so no dense ``(batch, seq, vocab)`` target is
+ever built; the student's logits come from ``fedmkt.models.logits.selected_logits`` at the
+scored positions only, shape ``(n, vocab)``. All maths in fp32.
+
+Decisions:
+
+- Teacher rows are renormalised over their k entries (the top-k mass is < 1 and the missing
+  mass's whereabouts are unknown). Rows with zero mass contribute nothing.
+- Temperature ``T`` divides the student's logits and tempers the teacher as ``q ** (1 / T)``
+  renormalised over the k ids, which equals the teacher's softmax at temperature ``T``
+  restricted to its top-k; the result is multiplied by ``T ** 2`` (Hinton et al., 2015) so
+  gradient sizes do not shrink with ``T``.
+- The mean runs over all ``n`` positions given, with per-position ``weights`` (0 for samples
+  DualMinCE did not select): as in the paper's indicator form and the reference, unselected
+  positions count as zero KD rather than being dropped from the average.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from fedmkt.errors import FedMKTError
+
+
+def sparse_kd_per_position(
+    student_logits: Tensor, teacher_ids: Tensor, teacher_probs: Tensor, *, temperature: float = 1.0
+) -> Tensor:
+    """KD cross-entropy at each position.
+
+    Args:
+        student_logits: ``(n, vocab)`` student logits at the scored positions (any float dtype).
+        teacher_ids: ``(n, k)`` int64 teacher ids in the student's vocabulary (after alignment).
+            Repeated ids are fine (their probabilities add up).
+        teacher_probs: ``(n, k)`` non-negative teacher probabilities (need not sum to 1).
+        temperature: softmax temperature ``T > 0``.
+
+    Returns:
+        ``(n,)`` float32 ``-T^2 * sum_j q_j log p_student(id_j)`` with ``q`` the tempered and
+        renormalised teacher row.
+    """
+    if student_logits.dim() != 2 or teacher_ids.dim() != 2 or teacher_ids.shape != teacher_probs.shape:
+        raise FedMKTError(
+            "sparse_kd: expected student_logits (n, vocab), teacher_ids and teacher_probs (n, k), got "
+            f"{tuple(student_logits.shape)}, {tuple(teacher_ids.shape)} and {tuple(teacher_probs.shape)}"
+        )
+    if teacher_ids.shape[0] != student_logits.shape[0]:
+        raise FedMKTError(
+            f"sparse_kd: {student_logits.shape[0]} student rows but {teacher_ids.shape[0]} teacher rows"
+        )
+    if not temperature > 0:
+        raise FedMKTError(f"sparse_kd: temperature must be > 0, got {temperature}")
+    scaled = student_logits.float() / temperature  # (n, vocab)
+    log_norm = torch.logsumexp(scaled, dim=-1, keepdim=True)  # (n, 1)
+    ids = teacher_ids.to(device=scaled.device, dtype=torch.long)
+    student_logp = scaled.gather(-1, ids) - log_norm  # (n, k)
+    q = teacher_probs.detach().to(scaled.device).float().clamp_min(0.0)
+    if temperature != 1.0:
+        q = q.pow(1.0 / temperature)
+    q = q / q.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)  # (n, k)
+    return -(q * student_logp).sum(dim=-1) * temperature**2
+
+
+def sparse_kd_loss(
+    student_logits: Tensor,
+    teacher_ids: Tensor,
+    teacher_probs: Tensor,
+    *,
+    temperature: float = 1.0,
+    weights: Tensor | None = None,
+) -> Tensor:
+    """Mean KD over the ``n`` positions, float32 scalar with gradient to ``student_logits``.
+
+    Args:
+        student_logits, teacher_ids, teacher_probs, temperature: as
+            :func:`sparse_kd_per_position`.
+        weights: optional ``(n,)`` per-position weights, e.g. 1 where DualMinCE selected the
+            sample and 0 elsewhere (or 0 on alignment fallback rows). The sum is divided by
+            ``n``, not by the weights' sum.
+
+    Returns:
+        Scalar; 0 (still attached to the graph) when ``n == 0``.
+    """
+    per_position = sparse_kd_per_position(student_logits, teacher_ids, teacher_probs, temperature=temperature)
+    if weights is not None:
+        if weights.shape != per_position.shape:
+            raise FedMKTError(
+                f"sparse_kd: expected weights of shape {tuple(per_position.shape)}, "
+                f"got {tuple(weights.shape)}"
+            )
+        per_position = per_position * weights.to(per_position.device).float()
+    if per_position.numel() == 0:
+        return student_logits.float().sum() * 0.0
+    return per_position.mean()
+
+
+def sft_kd_loss(sft: Tensor, kd: Tensor, kd_weight: float) -> Tensor:
+    """``(1 - kd_weight) * sft + kd_weight * kd``; the reference uses ``kd_weight = 0.1``."""
+    if not 0.0 <= kd_weight <= 1.0:
+        raise FedMKTError(f"kd_weight must be in [0, 1], got {kd_weight}")
+    return (1.0 - kd_weight) * sft.float() + kd_weight * kd.float()

@@ -1,0 +1,444 @@
+"""The one message that travels between a client and the server, and its checks on receipt.
+
+Paper section 3.2 (workflow steps 2 and 6: "upload / disseminate output logits and the
+corresponding cross-entropy losses on the public dataset") and 3.3 (communication cost).
+
+What travels, per public sample, and nothing else:
+
+- ``token_ids`` ``(n_pos, k)``: the sender's top-k ids at each scored position, in the smallest
+  integer type that holds the sender's vocabulary (:func:`wire_id_dtype`);
+- ``probs`` ``(n_pos, k)`` float16: their probabilities under the full softmax (a row sums to
+  the top-k mass, at most 1; see ``fedmkt.core.topk``);
+- ``nll``: the sample's total NLL of the gold answer (fp32 on the wire; ``fedmkt.core.selection``).
+
+Scored positions travel as a count only (the rows of ``token_ids``): they are the sender's
+answer positions for that sample, in order, and the receiver already has the public set and
+the sender's tokenizer (it needs both to align tokens anyway). Input ids, labels, masks and
+padding never travel.
+
+Encoding: safetensors bytes holding four flat tensors (all samples' rows concatenated, plus
+per-sample ``n_positions`` and ``nll``) and a small JSON header in the safetensors metadata
+(schema version, sender, round, vocabulary size, k, uids). :func:`receive` bounds the size,
+decodes and validates; every failure is a :class:`MessageRejected` with a one-line reason
+naming the sender, the sample and the field, so one bad client never crashes the server.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import safetensors.numpy
+import torch
+from torch import Tensor
+
+from fedmkt.errors import FedMKTError
+
+SCHEMA_VERSION = 1
+HEADER_KEY = "fedmkt"
+ROW_SUM_TOLERANCE = 1e-2  # fp16 rounding of up to k probabilities can push a row's sum a little over 1
+_TENSORS = ("token_ids", "probs", "n_positions", "nll")
+_MAX_SENDER_CHARS = 256
+
+
+class MessageRejected(FedMKTError):
+    """A received message that fails decoding or validation; ``reason`` is one line."""
+
+    def __init__(self, reason: str, sender: str | None = None) -> None:
+        self.reason = reason
+        self.sender = sender
+        who = f"from {_short(sender)} " if sender is not None else ""
+        super().__init__(f"message {who}rejected: {reason}")
+
+
+def wire_id_dtype(vocab_size: int) -> np.dtype:
+    """Smallest integer dtype for ids ``0 .. vocab_size - 1``: uint8, uint16 or int32.
+
+    torch lacks most ops on uint16, so ids travel as numpy/safetensors arrays and become
+    int64 tensors on receipt (:meth:`SampleDistributions.ids_tensor`).
+    """
+    if vocab_size < 1 or vocab_size > 2**31:
+        raise FedMKTError(f"vocab_size must be in [1, 2**31], got {vocab_size}")
+    if vocab_size <= 2**8:
+        return np.dtype(np.uint8)
+    if vocab_size <= 2**16:
+        return np.dtype(np.uint16)
+    return np.dtype(np.int32)
+
+
+@dataclass(frozen=True, eq=False)
+class SampleDistributions:
+    """One public sample's top-k rows and answer NLL.
+
+    Attributes:
+        uid: the public sample's uid (``Example.uid``).
+        token_ids: ``(n_pos, k)`` ``wire_id_dtype(vocab_size)`` ids.
+        probs: ``(n_pos, k)`` float16 probabilities.
+        nll: total NLL (nats) of the gold answer given the prompt.
+    """
+
+    uid: str
+    token_ids: np.ndarray
+    probs: np.ndarray
+    nll: float
+
+    @property
+    def n_positions(self) -> int:
+        return int(self.token_ids.shape[0])
+
+    @classmethod
+    def from_tensors(
+        cls, uid: str, ids: Tensor, probs: Tensor, nll: float, vocab_size: int
+    ) -> SampleDistributions:
+        """Cast ``(n_pos, k)`` int64 ids and float probs (``topk_distribution``) to wire dtypes."""
+        return cls(
+            uid=uid,
+            token_ids=ids.detach().cpu().numpy().astype(wire_id_dtype(vocab_size)),
+            probs=probs.detach().cpu().float().numpy().astype(np.float16),
+            nll=float(nll),
+        )
+
+    def ids_tensor(self) -> Tensor:
+        """``(n_pos, k)`` int64 ids."""
+        return torch.from_numpy(self.token_ids.astype(np.int64))
+
+    def probs_tensor(self) -> Tensor:
+        """``(n_pos, k)`` float32 probabilities."""
+        return torch.from_numpy(self.probs.astype(np.float32))
+
+
+@dataclass(frozen=True, eq=False)
+class DistributionMessage:
+    """Everything one side sends the other in one direction of one round.
+
+    Attributes:
+        schema_version: :data:`SCHEMA_VERSION` of the code that built it.
+        sender: the sender's name (client name, or ``"server"``).
+        round: the federated round it belongs to.
+        vocab_size: width of the sender's logits (what ids index into).
+        top_k: the k the sender was asked for; rows have ``min(top_k, vocab_size)`` columns.
+        samples: one entry per public sample.
+    """
+
+    schema_version: int
+    sender: str
+    round: int
+    vocab_size: int
+    top_k: int
+    samples: list[SampleDistributions]
+
+    def by_uid(self) -> dict[str, SampleDistributions]:
+        return {sample.uid: sample for sample in self.samples}
+
+    def nll_by_uid(self) -> dict[str, float]:
+        """The per-sample NLL that ``fedmkt.core.selection`` compares."""
+        return {sample.uid: sample.nll for sample in self.samples}
+
+
+def pack_samples(
+    uids: Sequence[str],
+    ids: Tensor,
+    probs: Tensor,
+    nll: Tensor,
+    sample_index: Tensor,
+    vocab_size: int,
+) -> list[SampleDistributions]:
+    """Split one batch's flat top-k rows into per-sample entries.
+
+    Args:
+        uids: ``n_samples`` uids of the batch's samples.
+        ids, probs: ``(n, k)`` rows from ``topk_distribution``, in ``selected_logits`` order
+            (sample by sample, so ``sample_index`` is non-decreasing).
+        nll: ``(n_samples,)`` from ``answer_nll``.
+        sample_index: ``(n,)`` which sample each row belongs to.
+    """
+    index = sample_index.detach().cpu().long()
+    if index.numel() and bool((index[1:] < index[:-1]).any()):
+        raise FedMKTError("pack_samples: sample_index must be non-decreasing (rows grouped by sample)")
+    if nll.shape != (len(uids),):
+        raise FedMKTError(f"pack_samples: expected nll of shape ({len(uids)},), got {tuple(nll.shape)}")
+    counts = torch.bincount(index, minlength=len(uids)).tolist()
+    id_rows, prob_rows = ids.split(counts), probs.split(counts)
+    return [
+        SampleDistributions.from_tensors(uid, id_rows[i], prob_rows[i], float(nll[i]), vocab_size)
+        for i, uid in enumerate(uids)
+    ]
+
+
+def encode(message: DistributionMessage) -> bytes:
+    """Safetensors bytes of ``message`` (flat tensors + JSON header in the metadata)."""
+    k = min(message.top_k, message.vocab_size)
+    id_dtype = wire_id_dtype(message.vocab_size)
+    for sample in message.samples:
+        if (
+            sample.token_ids.ndim != 2
+            or sample.token_ids.shape[1] != k
+            or sample.probs.shape != sample.token_ids.shape
+        ):
+            raise FedMKTError(
+                f"encode: sample {_short(sample.uid)}: expected token_ids and probs of shape (n_pos, {k}), "
+                f"got {sample.token_ids.shape} and {sample.probs.shape}"
+            )
+    rows = [s.token_ids for s in message.samples]
+    tensors = {
+        "token_ids": np.concatenate(rows).astype(id_dtype) if rows else np.zeros((0, k), id_dtype),
+        "probs": (
+            np.concatenate([s.probs for s in message.samples]).astype(np.float16)
+            if rows
+            else np.zeros((0, k), np.float16)
+        ),
+        "n_positions": np.array([s.n_positions for s in message.samples], dtype=np.int32),
+        "nll": np.array([s.nll for s in message.samples], dtype=np.float32),
+    }
+    header = {
+        "schema_version": message.schema_version,
+        "sender": message.sender,
+        "round": message.round,
+        "vocab_size": message.vocab_size,
+        "top_k": message.top_k,
+        "uids": [s.uid for s in message.samples],
+    }
+    return safetensors.numpy.save(tensors, metadata={HEADER_KEY: json.dumps(header)})
+
+
+def message_nbytes(message: DistributionMessage) -> int:
+    """Bytes ``message`` takes on the wire (what ``comm.jsonl`` records)."""
+    return len(encode(message))
+
+
+def decode(data: bytes) -> DistributionMessage:
+    """Parse bytes from :func:`encode`; anything malformed raises :class:`MessageRejected`.
+
+    Checks structure only (header fields and types, tensor names, dtypes, consistent shapes);
+    :func:`validate` checks the contents against what the receiver knows.
+    """
+    header = _read_header(data)
+    sender = header["sender"]
+    try:
+        tensors = safetensors.numpy.load(bytes(data))
+    except Exception as error:  # noqa: BLE001 - any parse failure of untrusted bytes is a rejection
+        raise MessageRejected(
+            f"undecodable tensors ({type(error).__name__}: {_one_line(error)})", sender
+        ) from None
+    if sorted(tensors) != sorted(_TENSORS):
+        raise MessageRejected(f"tensors {sorted(tensors)}, expected {sorted(_TENSORS)}", sender)
+    ids, probs, counts, nll = (tensors[name] for name in _TENSORS)
+    uids = header["uids"]
+    if ids.ndim != 2 or probs.shape != ids.shape:
+        raise MessageRejected(
+            f"token_ids {ids.shape} and probs {probs.shape}: expected one (rows, k) shape", sender
+        )
+    if counts.dtype != np.int32 or nll.dtype != np.float32:
+        raise MessageRejected(
+            f"n_positions {counts.dtype} / nll {nll.dtype}: expected int32 / float32", sender
+        )
+    if counts.shape != (len(uids),) or nll.shape != (len(uids),):
+        raise MessageRejected(
+            f"n_positions {counts.shape} and nll {nll.shape}: expected ({len(uids)},), one per uid", sender
+        )
+    if (counts < 0).any() or int(counts.sum(dtype=np.int64)) != ids.shape[0]:
+        raise MessageRejected(
+            f"n_positions sum to {int(counts.sum(dtype=np.int64))}, token_ids has {ids.shape[0]} rows", sender
+        )
+    splits = np.cumsum(counts[:-1], dtype=np.int64)
+    samples = [
+        SampleDistributions(uid=uid, token_ids=i, probs=p, nll=float(n))
+        for uid, i, p, n in zip(uids, np.split(ids, splits), np.split(probs, splits), nll, strict=False)
+    ]  # with no uids np.split still yields one (empty) piece, which zip drops
+    return DistributionMessage(
+        schema_version=header["schema_version"],
+        sender=sender,
+        round=header["round"],
+        vocab_size=header["vocab_size"],
+        top_k=header["top_k"],
+        samples=samples,
+    )
+
+
+def _read_header(data: bytes) -> dict:
+    """The JSON header from the safetensors metadata, with its fields type-checked."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise MessageRejected(f"expected bytes, got {type(data).__name__}")
+    if len(data) < 8:
+        raise MessageRejected(f"truncated: {len(data)} bytes, a safetensors header needs at least 8")
+    (size,) = struct.unpack("<Q", bytes(data[:8]))
+    if size > len(data) - 8:
+        raise MessageRejected(f"truncated: header claims {size} bytes, {len(data) - 8} follow")
+    try:
+        outer = json.loads(bytes(data[8 : 8 + size]))
+        header = json.loads(outer["__metadata__"][HEADER_KEY])
+    except Exception as error:  # noqa: BLE001 - untrusted bytes
+        raise MessageRejected(f"undecodable header ({type(error).__name__}: {_one_line(error)})") from None
+    if not isinstance(header, dict):
+        raise MessageRejected("header is not a JSON object")
+    sender = header.get("sender")
+    if not isinstance(sender, str) or not 0 < len(sender) <= _MAX_SENDER_CHARS:
+        raise MessageRejected(f"header field sender must be a string of 1-{_MAX_SENDER_CHARS} characters")
+    version = header.get("schema_version")
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise MessageRejected(f"schema_version {version!r}, expected {SCHEMA_VERSION}", sender)
+    for field in ("round", "vocab_size", "top_k"):
+        if not isinstance(header.get(field), int) or isinstance(header.get(field), bool):
+            raise MessageRejected(
+                f"header field {field} must be an integer, got {header.get(field)!r}", sender
+            )
+    uids = header.get("uids")
+    if not isinstance(uids, list) or not all(isinstance(uid, str) for uid in uids):
+        raise MessageRejected("header field uids must be a list of strings", sender)
+    return header
+
+
+def validate(
+    message: DistributionMessage,
+    *,
+    expected_positions: Mapping[str, int],
+    vocab_size: int,
+    top_k: int,
+    max_bytes: int | None = None,
+    nbytes: int | None = None,
+    sender: str | None = None,
+    round: int | None = None,
+    complete: bool = True,
+) -> None:
+    """Check ``message`` against what the receiver knows; raise :class:`MessageRejected` if bad.
+
+    Args:
+        expected_positions: uid -> number of scored positions of that public sample under the
+            SENDER's tokenizer; its keys are the known uids.
+        vocab_size: width of the sender's logits.
+        top_k: the k agreed for the run (rows must have ``min(top_k, vocab_size)`` columns).
+        max_bytes: reject a message larger than this (``nbytes``, or its re-encoded size).
+        sender, round: when given, the sender name and round the message must carry.
+        complete: every known uid must be present.
+    """
+    who = message.sender
+
+    def reject(reason: str) -> MessageRejected:
+        return MessageRejected(reason, who)
+
+    if message.schema_version != SCHEMA_VERSION:
+        raise reject(f"schema_version {message.schema_version!r}, expected {SCHEMA_VERSION}")
+    if sender is not None and message.sender != sender:
+        raise reject(f"sender {_short(message.sender)}, expected {_short(sender)}")
+    if round is not None and message.round != round:
+        raise reject(f"round {message.round}, expected {round}")
+    if message.vocab_size != vocab_size or message.top_k != top_k:
+        raise reject(
+            f"vocab_size {message.vocab_size} / top_k {message.top_k}, expected {vocab_size} / {top_k}"
+        )
+    k = min(top_k, vocab_size)
+    id_dtype = wire_id_dtype(vocab_size)
+    seen: set[str] = set()
+    for sample in message.samples:
+        where = f"sample {_short(sample.uid)}"
+        if not isinstance(sample.uid, str) or sample.uid not in expected_positions:
+            raise reject(f"{where}: unknown uid")
+        if sample.uid in seen:
+            raise reject(f"{where}: duplicated uid")
+        seen.add(sample.uid)
+        problem = _sample_problem(sample, expected_positions[sample.uid], k, vocab_size, id_dtype)
+        if problem:
+            raise reject(f"{where}: {problem}")
+    if complete and len(seen) < len(expected_positions):
+        missing = [uid for uid in expected_positions if uid not in seen]
+        raise reject(
+            f"{len(missing)} of {len(expected_positions)} public samples missing "
+            f"(first: {_short(missing[0])})"
+        )
+    if max_bytes is not None:  # after the per-sample checks, so re-encoding cannot fail
+        size = message_nbytes(message) if nbytes is None else nbytes
+        if size > max_bytes:
+            raise reject(f"size {size} bytes exceeds the bound {max_bytes} for this public set")
+
+
+def _sample_problem(
+    sample: SampleDistributions, n_pos: int, k: int, vocab_size: int, id_dtype: np.dtype
+) -> str:
+    """What is wrong with one sample, or ``""``."""
+    ids, probs = sample.token_ids, sample.probs
+    if not isinstance(ids, np.ndarray) or ids.dtype != id_dtype:
+        return f"token_ids dtype {getattr(ids, 'dtype', type(ids).__name__)}, expected {id_dtype}"
+    if not isinstance(probs, np.ndarray) or probs.dtype != np.float16:
+        return f"probs dtype {getattr(probs, 'dtype', type(probs).__name__)}, expected float16"
+    if ids.shape != (n_pos, k):
+        return f"token_ids shape {ids.shape}, expected ({n_pos}, {k})"
+    if probs.shape != (n_pos, k):
+        return f"probs shape {probs.shape}, expected ({n_pos}, {k})"
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        return f"token_ids range [{int(ids.min())}, {int(ids.max())}] outside [0, {vocab_size})"
+    if not np.isfinite(probs).all():
+        return "probs contain NaN or inf"
+    if (probs < 0).any():
+        return "probs contain negative values"
+    sums = probs.astype(np.float32).sum(axis=1)
+    if sums.size and (sums.min() <= 0 or sums.max() > 1 + ROW_SUM_TOLERANCE):
+        return f"probs row sums in [{sums.min():.4g}, {sums.max():.4g}], expected (0, 1]"
+    if (
+        not isinstance(sample.nll, float | int | np.floating)
+        or not math.isfinite(sample.nll)
+        or sample.nll < 0
+    ):
+        return f"nll {sample.nll!r}, expected a finite number >= 0"
+    return ""
+
+
+def max_message_bytes(expected_positions: Mapping[str, int], top_k: int, vocab_size: int) -> int:
+    """Generous upper bound on a valid message's size for this public set (twice the estimate).
+
+    Anything larger is not what the public set allows and is rejected before decoding.
+    """
+    k = min(top_k, vocab_size)
+    rows = sum(expected_positions.values())
+    payload = rows * k * (wire_id_dtype(vocab_size).itemsize + 2) + 8 * len(expected_positions)
+    header = 4096 + _MAX_SENDER_CHARS * 6 + sum(6 * len(uid.encode()) + 4 for uid in expected_positions)
+    return 2 * (payload + header)
+
+
+def receive(
+    data: bytes,
+    *,
+    expected_positions: Mapping[str, int],
+    vocab_size: int,
+    top_k: int,
+    max_bytes: int | None = None,
+    sender: str | None = None,
+    round: int | None = None,
+    complete: bool = True,
+) -> DistributionMessage:
+    """Size-check, decode and validate received bytes (the one call a runner needs).
+
+    ``max_bytes`` defaults to :func:`max_message_bytes` of the public set; the size is checked
+    before decoding so an oversized message costs nothing. Raises :class:`MessageRejected`.
+    """
+    if max_bytes is None:
+        max_bytes = max_message_bytes(expected_positions, top_k, vocab_size)
+    if isinstance(data, bytes | bytearray | memoryview) and len(data) > max_bytes:
+        raise MessageRejected(
+            f"size {len(data)} bytes exceeds the bound {max_bytes} for this public set", sender
+        )
+    message = decode(data)
+    validate(
+        message,
+        expected_positions=expected_positions,
+        vocab_size=vocab_size,
+        top_k=top_k,
+        sender=sender,
+        round=round,
+        complete=complete,
+    )
+    return message
+
+
+def _short(text: object, limit: int = 80) -> str:
+    """``repr`` of an untrusted string, cut to ``limit`` characters so reasons stay one line."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _one_line(error: Exception, limit: int = 160) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,190 @@
+"""Sparse top-k KD: equals the dense reference, floors at the entropy, tempers exactly, masks, fp32."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fedmkt.core.losses import sft_kd_loss, sparse_kd_loss, sparse_kd_per_position
+from fedmkt.core.topk import topk_distribution
+from fedmkt.data.example import Example
+from fedmkt.errors import FedMKTError
+from fedmkt.models.logits import selected_logits
+from fedmkt.models.lora import attach_lora
+from fedmkt.models.tiny import build_tiny_model
+from fedmkt.training.batching import collate
+from fedmkt.training.encode import encode_examples
+from fedmkt.training.sft import answer_positions
+
+VOCAB = 40
+
+
+def dense_kd_reference(student_logits, teacher_ids, teacher_probs, temperature=1.0, weights=None):
+    """The same loss with a dense (n, vocab) teacher target: zeros outside the top-k."""
+    q = teacher_probs.float() ** (1.0 / temperature)
+    q = q / q.sum(-1, keepdim=True)
+    dense = torch.zeros(student_logits.shape, dtype=torch.float32).scatter_add(-1, teacher_ids, q)
+    per = -(dense * F.log_softmax(student_logits.float() / temperature, -1)).sum(-1) * temperature**2
+    if weights is not None:
+        per = per * weights
+    return per.mean()
+
+
+def _logits(n=5, seed=0, scale=3.0):
+    return torch.randn(n, VOCAB, generator=torch.Generator().manual_seed(seed)) * scale
+
+
+def _teacher(n=5, k=8, seed=1):
+    return topk_distribution(_logits(n, seed), k)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 2.0])
+def test_sparse_equals_dense_reference_value_and_gradient(temperature):
+    ids, probs = _teacher()
+    ids[0, -2:] = ids[0, 0]  # duplicated ids (as after vocabulary remapping) ...
+    probs[1, -3:] = 0.0  # ... and empty slots
+    weights = torch.tensor([1.0, 0.0, 1.0, 0.5, 1.0])
+    student = _logits().requires_grad_()
+    sparse = sparse_kd_loss(student, ids, probs, temperature=temperature, weights=weights)
+    (grad_sparse,) = torch.autograd.grad(sparse, student)
+    dense = dense_kd_reference(student, ids, probs, temperature, weights)
+    (grad_dense,) = torch.autograd.grad(dense, student)
+    torch.testing.assert_close(sparse, dense)
+    torch.testing.assert_close(grad_sparse, grad_dense)
+
+
+def test_student_equal_to_teacher_sits_at_the_entropy_floor_with_zero_gradient():
+    logits = _logits()
+    ids, probs = topk_distribution(logits, k=VOCAB)  # k = vocab: the whole distribution
+    for temperature in (1.0, 2.0, 0.7):
+        student = logits.clone().requires_grad_()
+        loss = sparse_kd_loss(student, ids, probs, temperature=temperature)
+        (grad,) = torch.autograd.grad(loss, student)
+        tempered = torch.softmax(logits / temperature, -1)
+        entropy = -(tempered * tempered.log()).sum(-1).mean() * temperature**2
+        torch.testing.assert_close(loss, entropy)
+        assert grad.abs().max() < 1e-6
+        other = _logits(seed=7).requires_grad_()
+        assert sparse_kd_loss(other, ids, probs, temperature=temperature) > loss  # any other student is worse
+
+
+@pytest.mark.parametrize("k", [VOCAB, 6])
+def test_temperature_on_wire_probabilities_equals_tempering_the_teacher_logits(k):
+    """Wire probs are at T=1; q**(1/T) renormalised over the top-k is softmax(teacher/T) on those ids."""
+    teacher_logits, student = _logits(seed=3), _logits(seed=4)
+    ids, probs = topk_distribution(teacher_logits, k)
+    temperature = 2.5
+    loss = sparse_kd_loss(student, ids, probs, temperature=temperature)
+    on_topk = torch.full_like(teacher_logits, float("-inf")).scatter(-1, ids, teacher_logits.gather(-1, ids))
+    target = torch.softmax(on_topk / temperature, -1)
+    expected = -(target * F.log_softmax(student / temperature, -1)).sum(-1).mean() * temperature**2
+    torch.testing.assert_close(loss, expected)
+
+
+def test_high_temperature_matches_hintons_logit_matching_limit():
+    """As T grows, T^2 * KL(teacher_T || student_T) tends to half the variance of the logit gap."""
+    teacher_logits, student = _logits(seed=3, scale=1.0), _logits(seed=4, scale=1.0)
+    ids, probs = topk_distribution(teacher_logits, k=VOCAB)
+    gaps = []
+    for temperature in (1.0, 4.0, 100.0):
+        target = torch.softmax(teacher_logits / temperature, -1)
+        entropy = -(target * target.log()).sum(-1).mean() * temperature**2
+        kl = sparse_kd_loss(student, ids, probs, temperature=temperature) - entropy  # T^2 * KL
+        gaps.append(float(kl))
+    half_var = 0.5 * (student - teacher_logits).var(-1, unbiased=False).mean()
+    assert gaps[2] == pytest.approx(float(half_var), rel=2e-2)
+    assert all(g > 0 for g in gaps)
+
+
+def test_masked_positions_contribute_nothing_and_the_mean_runs_over_all_positions():
+    ids, probs = _teacher()
+    weights = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0])
+    student = _logits().requires_grad_()
+    loss = sparse_kd_loss(student, ids, probs, weights=weights)
+    (grad,) = torch.autograd.grad(loss, student)
+    assert grad[1].abs().max() == 0 and grad[3].abs().max() == 0 and grad[0].abs().max() > 0
+    changed = student.detach().clone()
+    changed[[1, 3]] = torch.randn(2, VOCAB) * 10
+    torch.testing.assert_close(sparse_kd_loss(changed, ids, probs, weights=weights), loss.detach())
+    per = sparse_kd_per_position(student.detach(), ids, probs)
+    torch.testing.assert_close(loss.detach(), (per * weights).sum() / 5)
+    zero = sparse_kd_loss(student, ids, probs, weights=torch.zeros(5))
+    assert zero.item() == 0 and zero.requires_grad
+
+
+def test_zero_mass_rows_and_empty_batches_give_zero():
+    ids, probs = _teacher()
+    probs[2] = 0.0
+    per = sparse_kd_per_position(_logits(), ids, probs)
+    assert per[2] == 0 and (per[[0, 1, 3, 4]] > 0).all()
+    empty = torch.zeros(0, VOCAB, requires_grad=True)
+    loss = sparse_kd_loss(empty, torch.zeros(0, 8, dtype=torch.long), torch.zeros(0, 8))
+    loss.backward()
+    assert loss.item() == 0 and loss.dtype == torch.float32 and empty.grad is not None
+
+
+def test_bf16_logits_are_computed_in_fp32():
+    ids, probs = _teacher()
+    student = _logits().bfloat16().requires_grad_()
+    loss = sparse_kd_loss(student, ids, probs.bfloat16())
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(
+        loss, dense_kd_reference(student.detach().float(), ids, probs.bfloat16().float())
+    )
+    loss.backward()
+    assert student.grad.dtype == torch.bfloat16 and student.grad.abs().sum() > 0
+
+
+def test_bad_shapes_and_arguments_are_one_line_errors():
+    ids, probs = _teacher()
+    with pytest.raises(FedMKTError, match="teacher rows"):
+        sparse_kd_loss(_logits(n=4), ids, probs)
+    with pytest.raises(FedMKTError, match="teacher_probs"):
+        sparse_kd_loss(_logits(), ids, probs[:, :3])
+    with pytest.raises(FedMKTError, match="weights"):
+        sparse_kd_loss(_logits(), ids, probs, weights=torch.ones(3))
+    with pytest.raises(FedMKTError, match="temperature"):
+        sparse_kd_loss(_logits(), ids, probs, temperature=0.0)
+
+
+def test_sft_kd_combination_follows_the_reference_weights():
+    sft, kd = torch.tensor(2.0), torch.tensor(5.0, dtype=torch.bfloat16)
+    combined = sft_kd_loss(sft, kd, kd_weight=0.1)
+    assert combined.dtype == torch.float32 and combined.item() == pytest.approx(0.9 * 2.0 + 0.1 * 5.0)
+    assert sft_kd_loss(sft, kd, 0.0).item() == 2.0
+    with pytest.raises(FedMKTError, match="kd_weight"):
+        sft_kd_loss(sft, kd, 1.5)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run much faster on one thread (two mostly synchronise on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_kd_trains_a_tiny_lora_student_toward_its_teacher(one_torch_thread):
+    """Gradient flows through selected logits into LoRA weights, and a few steps lower the KD loss."""
+    teacher, tok = build_tiny_model("tiny-llama-bpe", seed=1)
+    base, _ = build_tiny_model("tiny-llama-bpe", seed=0)
+    student = attach_lora(base, r=4, alpha=8, dropout=0.0)
+    examples = [Example(f"p/{i}", f"Question: What is {i} plus {i}?\nAnswer:", f" {2 * i}") for i in range(4)]
+    batch = collate(encode_examples(tok, examples, max_length=64), tok.pad_token_id)
+    positions = answer_positions(batch["labels"])
+    with torch.no_grad():
+        ids, probs = topk_distribution(
+            selected_logits(teacher, batch["input_ids"], batch["attention_mask"], positions), k=16
+        )
+    params = [p for p in student.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=1e-2)
+    losses = []
+    for _ in range(8):
+        logits = selected_logits(student, batch["input_ids"], batch["attention_mask"], positions)
+        loss = sparse_kd_loss(logits, ids, probs)
+        optimizer.zero_grad()
+        loss.backward()
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.1, losses
