@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from fedmkt.config import ParticipantConfig
@@ -11,14 +12,18 @@ from fedmkt.models.loading import load_model_and_tokenizer
 from fedmkt.models.lora import attach_lora, save_adapter
 from fedmkt.report.results import ResultRow
 from fedmkt.runners.context import RunContext
-from fedmkt.training import TrainArgs, sft_loss, train
-from fedmkt.training.batching import make_batches
+from fedmkt.runners.progress import TrainingBar
+from fedmkt.training.batching import BucketedBatches
+from fedmkt.training.encode import encode_examples
+from fedmkt.training.loop import TrainArgs, train
+from fedmkt.training.sft import sft_loss
 
 
 def load_participant(ctx: RunContext, participant: ParticipantConfig):
     """The participant's base model and tokenizer on the run's device and dtype."""
     return load_model_and_tokenizer(
-        participant.model, dtype=ctx.config.runtime.dtype, device=ctx.config.runtime.device
+        participant.model, dtype=ctx.config.runtime.dtype, device=ctx.config.runtime.device,
+        seed=ctx.config.seed,
     )
 
 
@@ -39,15 +44,16 @@ def finetune(
     lora = participant.lora
     model = attach_lora(model, r=lora.r, alpha=lora.alpha, dropout=lora.dropout, target_modules=lora.target_modules)
     args = train_args(participant, ctx.config.seed)
-    batches = make_batches(examples, tokenizer, args)
+    encoded = encode_examples(tokenizer, examples, args.max_length)
+    batches = BucketedBatches(encoded, args.batch_size, tokenizer.pad_token_id, seed=args.seed)
     phase = f"{method}/{participant.name}"
 
     def log_step(record: dict) -> None:
         ctx.log.write("train_step", phase=phase, **record)
 
-    with ctx.board.task(f"train {phase}", total=len(batches) * args.epochs) as update:
-        stats = train(model, batches, sft_loss, args, progress=update, log=log_step)
-    ctx.log.write("train_end", phase=phase, **stats.as_dict())
+    stats = train(model, batches, sft_loss, args, progress=TrainingBar(ctx.board, f"train {phase}"), log=log_step)
+    ctx.log.write("train_end", phase=phase, steps=stats.steps, tokens=stats.tokens,
+                  seconds=round(stats.seconds, 3), mean_loss=stats.mean_loss)
     save_adapter(model, adapter_dir)
     return model
 
@@ -59,17 +65,19 @@ def score(
     """Evaluate on the run's eval set: the main metric row, plus acc_norm for multiple choice."""
     examples = ctx.split.eval
     phase = f"{method}/{participant.name}"
+    start = time.perf_counter()
     with ctx.board.task(f"eval  {phase}", total=len(examples)) as update:
         result = evaluate(
             model, tokenizer, examples, batch_size=ctx.config.eval.batch_size,
-            max_new_tokens=ctx.config.eval.max_new_tokens, seed=ctx.config.seed,
-            n_bootstrap=ctx.config.eval.bootstrap, progress=update,
+            max_new_tokens=ctx.config.eval.max_new_tokens, seed=ctx.config.seed, progress=update,
         )
     ctx.log.write("eval", phase=phase, metric=result.metric, value=result.value, n=result.n,
-                  seconds=result.seconds)
+                  seconds=round(time.perf_counter() - start, 3), **result.extra)
     base = dict(scenario=ctx.scenario, method=method, model=participant.model, role=role,
                 participant=participant.name, task=ctx.config.task, n=result.n, round=round_)
     rows = [ResultRow(metric=result.metric, value=result.value, ci_low=result.ci_low, ci_high=result.ci_high, **base)]
-    for name, extra in result.extra.items():
-        rows.append(ResultRow(metric=name, value=extra.value, ci_low=extra.ci_low, ci_high=extra.ci_high, **base))
+    if "acc_norm" in result.extra:
+        e = result.extra
+        rows.append(ResultRow(metric="acc_norm", value=e["acc_norm"], ci_low=e["acc_norm_ci_low"],
+                              ci_high=e["acc_norm_ci_high"], **base))
     return rows
