@@ -1,0 +1,154 @@
+"""A FedMKT client: a small model with private data, learning from the server's LLM on the public set.
+
+Paper section 3.2, the client's steps of one round:
+
+1. :meth:`Client.train_private`: SFT of its LoRA adapter on its private data.
+2. :meth:`Client.public_payload`: top-k distributions and answer NLLs on the public set, to upload
+   (the NLLs are remembered: they are "the SLM's own" cross-entropy of step 8).
+7. :meth:`Client.receive_llm`: validate the LLM's message, choose per public sample whether to
+   distill (DualMinCE: only where the LLM's answer NLL is lower than its own) and align the
+   LLM's rows into its own vocabulary and positions.
+8. :meth:`Client.train_public`: ``(1 - lambda) * SFT + lambda * KD`` on the public set, KD toward
+   the LLM on the chosen samples, SFT alone elsewhere (see ``fedmkt.core.kd_training``).
+
+The server is known by its :class:`~fedmkt.core.participant.PeerInfo` (tokenizer, logit width,
+max_length); the aligner from its vocabulary into the client's is built once, at construction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from fedmkt.core.kd_training import KDTargets, make_kd_loss
+from fedmkt.core.messages import DistributionMessage
+from fedmkt.core.participant import Participant, PeerInfo
+from fedmkt.core.reports import AlignReport, MessageReport, PhaseReport
+from fedmkt.core.selection import ClientSelection, select_client_teacher
+from fedmkt.data.example import Example
+from fedmkt.errors import FedMKTError
+from fedmkt.training.loop import ProgressCallback, TrainArgs
+from fedmkt.training.sft import sft_loss
+
+Log = Callable[[dict], None]
+
+
+class Client:
+    """One client's model, data and per-round state.
+
+    Args:
+        name: the client's name (the sender of its messages).
+        model: its small LM with a LoRA adapter attached (only the adapter trains).
+        tokenizer: the model's tokenizer.
+        private: its private training examples (never leave the client).
+        public: the shared public set (same uids and order everywhere).
+        server: the server's shared metadata.
+        max_length: encoding length for the private and public sets.
+        alignment_cache: folder of the on-disk vocabulary-map cache (default under ``$FEDMKT_HOME``).
+    """
+
+    def __init__(
+        self, name: str, model: nn.Module, tokenizer: PreTrainedTokenizerBase, private: Sequence[Example],
+        public: Sequence[Example], server: PeerInfo, *, max_length: int = 512,
+        alignment_cache: Path | None = None,
+    ) -> None:
+        if not private:
+            raise FedMKTError(f"client {name!r}: private data is empty")
+        self.participant = Participant(name, model, tokenizer, public, max_length)
+        self.private = list(private)
+        self.encoded_private = self.participant.encode(self.private)
+        self.server = self.participant.peer(server, alignment_cache)
+        self.own_nll: dict[str, float] = {}
+        self.own_round: int | None = None
+        self.targets: dict[int, KDTargets] = {}
+        self.selection: ClientSelection | None = None
+
+    @property
+    def name(self) -> str:
+        return self.participant.name
+
+    @property
+    def model(self) -> nn.Module:
+        return self.participant.model
+
+    @property
+    def info(self) -> PeerInfo:
+        """What the server needs to know about this client (for ``Server.register_client``)."""
+        return self.participant.info
+
+    @property
+    def n_private(self) -> int:
+        """Private data size: the client's FedAvg weight."""
+        return len(self.private)
+
+    def train_private(
+        self, args: TrainArgs, progress: ProgressCallback | None = None, log: Log | None = None
+    ) -> PhaseReport:
+        """Step 1: SFT on the private data (answer tokens only)."""
+        return self.participant.train(self.encoded_private, sft_loss, args, "private", progress, log)
+
+    def public_message(self, round: int, top_k: int, batch_size: int = 16) -> DistributionMessage:
+        """Step 2 without encoding: the message, remembering its answer NLLs as the client's own."""
+        message = self.participant.public_distributions(round, top_k, batch_size)
+        self.own_nll, self.own_round = message.nll_by_uid(), round
+        return message
+
+    def public_payload(
+        self, round: int, top_k: int, batch_size: int = 16
+    ) -> tuple[bytes, MessageReport]:
+        """Step 2: the encoded message to upload, and its report."""
+        message, data, report = self.participant.public_payload(round, top_k, batch_size)
+        self.own_nll, self.own_round = message.nll_by_uid(), round
+        return data, report
+
+    def receive_llm(
+        self, data: bytes, *, round: int, top_k: int, unmatched_weight: float = 1.0
+    ) -> AlignReport:
+        """Step 7: validate the LLM's message, select samples (DualMinCE) and align their rows.
+
+        The client's own NLLs are those of its :meth:`public_payload` (or :meth:`public_message`)
+        of the same round, i.e. after its private training (step 2). Raises ``MessageRejected``
+        (a ``FedMKTError``) if the bytes are not a valid message from the server for this round;
+        the previous round's targets are dropped either way.
+        ``unmatched_weight``: KD weight of alignment fallback rows (``targets_from_aligned``).
+        """
+        self.targets, self.selection = {}, None
+        if self.own_round != round:
+            raise FedMKTError(
+                f"client {self.name!r}: compute its public message (its own NLL) of round {round} "
+                f"before receiving the LLM's"
+            )
+        start = time.perf_counter()
+        message = self.server.receive(data, round=round, top_k=top_k)
+        decoded = time.perf_counter()
+        uids = self.participant.view.uids
+        selection = select_client_teacher(message.nll_by_uid(), self.own_nll, uids)
+        selected = time.perf_counter()
+        hits, misses = self.server.aligner.hits, self.server.aligner.misses
+        targets, matched = self.server.align(message, selection.uids_to_distill(), unmatched_weight)
+        aligned = time.perf_counter()
+        self.targets, self.selection = targets, selection
+        return AlignReport(
+            receiver=self.name, round=round, counts=selection.counts(), aligned_samples=len(targets),
+            rows=sum(t.n_positions for t in targets.values()),
+            matched_rows=matched, select_seconds=selected - decoded,
+            align_seconds=aligned - selected, cache_hits=self.server.aligner.hits - hits,
+            cache_misses=self.server.aligner.misses - misses, decode_seconds=decoded - start,
+        )
+
+    def train_public(
+        self, args: TrainArgs, kd_weight: float, temperature: float = 1.0,
+        progress: ProgressCallback | None = None, log: Log | None = None,
+    ) -> PhaseReport:
+        """Step 8: SFT + KD toward the LLM on the selected public samples, SFT alone elsewhere.
+
+        Without a received message (none yet, or the last one rejected) this is plain SFT on the
+        public set.
+        """
+        loss_fn = make_kd_loss(self.targets, kd_weight, temperature)
+        return self.participant.train(self.participant.encoded_public, loss_fn, args, "public", progress, log)
+

@@ -1,0 +1,159 @@
+"""The loss of the public-set phases: ``(1 - lambda) * SFT + lambda * KD`` toward aligned teacher rows.
+
+Paper section 3.2, Eq. (9)-(10), workflow steps 4 (server) and 8 (clients). The teacher's
+top-k distributions have already been aligned into the student's vocabulary and onto the
+student's answer positions (``fedmkt.core.alignment``); here they become, per public sample,
+a :class:`KDTargets` (one row per answer position), and :func:`make_kd_loss` turns a table of
+them into a ``loss_fn(model, batch)`` for ``fedmkt.training.loop.train``.
+
+How the mean is taken: the student's logits are computed once, at the batch's answer
+positions only (``selected_logits``, ``(n, vocab)``). SFT is the mean cross-entropy over those
+``n`` positions; KD is ``fedmkt.core.losses.sparse_kd_loss`` over the same ``n`` positions with
+per-position weights, 0 on every position of a sample that DualMinCE did not select (or that
+has no targets), and the sum is divided by ``n``, not by the weights' sum. So a sample without
+a teacher is trained by SFT alone, and the KD term's strength scales with the share of
+selected positions, as in the paper's indicator form and the reference code. The training
+loop then weights micro-batches by their answer-token counts, so the whole phase averages
+over answer tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fedmkt.core.alignment import AlignedTopK
+from fedmkt.core.losses import sft_kd_loss, sparse_kd_loss
+from fedmkt.errors import FedMKTError
+from fedmkt.models.logits import selected_logits
+from fedmkt.training.batching import Batch
+from fedmkt.training.encode import IGNORE_INDEX
+from fedmkt.training.loop import LossFn
+from fedmkt.training.sft import next_token_labels
+
+
+@dataclass(frozen=True)
+class KDTargets:
+    """A teacher's distributions for one public sample, at the student's answer positions.
+
+    Attributes:
+        ids: ``(T, k)`` int64 ids in the student's vocabulary (``T`` = the sample's answer
+            positions under the student's tokenizer, in sequence order).
+        probs: ``(T, k)`` float32 teacher probabilities (need not sum to 1; the loss renormalises).
+        weight: ``(T,)`` float32 KD weight per position (1 where distilled; see
+            :func:`targets_from_aligned` for alignment fallback rows).
+    """
+
+    ids: Tensor
+    probs: Tensor
+    weight: Tensor
+
+    def __post_init__(self) -> None:
+        shapes_agree = self.probs.shape == self.ids.shape and self.weight.shape == self.ids.shape[:1]
+        if self.ids.dim() != 2 or not shapes_agree:
+            raise FedMKTError(
+                f"KD targets: expected ids and probs (T, k) and weight (T,), got {tuple(self.ids.shape)}, "
+                f"{tuple(self.probs.shape)} and {tuple(self.weight.shape)}"
+            )
+
+    @property
+    def n_positions(self) -> int:
+        return int(self.ids.shape[0])
+
+
+def targets_from_aligned(
+    aligned: AlignedTopK, counts: Sequence[int], unmatched_weight: float = 1.0
+) -> list[KDTargets]:
+    """Split ``Aligner.align_topk_batch`` output into one :class:`KDTargets` per sample.
+
+    Args:
+        aligned: ``(sum T_i, k)`` rows of several samples, concatenated in order.
+        counts: ``T_i``, each sample's number of answer positions.
+        unmatched_weight: KD weight of alignment fallback rows (``aligned.matched`` False), which
+            are a one-hot on the student's own next token, so at weight 1 they act as extra SFT
+            there (what FuseLLM/FATE do); 0 drops them from the KD term.
+    """
+    if sum(counts) != aligned.ids.shape[0]:
+        raise FedMKTError(f"aligned top-k: {aligned.ids.shape[0]} rows for samples totalling {sum(counts)}")
+    if not 0.0 <= unmatched_weight <= 1.0:
+        raise FedMKTError(f"unmatched_weight must be in [0, 1], got {unmatched_weight}")
+    weight = torch.where(aligned.matched, 1.0, float(unmatched_weight)).float()
+    counts = list(counts)
+    return [
+        KDTargets(ids.long(), probs.float(), w)
+        for ids, probs, w in zip(
+            aligned.ids.split(counts), aligned.probs.split(counts), weight.split(counts), strict=True
+        )
+    ]
+
+
+def _batch_targets(
+    targets_by_index: Mapping[int, KDTargets], index: Tensor, counts: Sequence[int]
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Concatenate the batch's rows (batch-major, then position order); zero rows where absent.
+
+    Samples of one batch may come from teachers with different ``k``: narrower rows are padded
+    with probability 0 (which the loss ignores).
+    """
+    found = [targets_by_index.get(int(i)) for i in index.tolist()]
+    k = max((t.ids.shape[1] for t in found if t is not None), default=1)
+    ids, probs, weights = [], [], []
+    for row, (target, count) in enumerate(zip(found, counts, strict=True)):
+        if target is None:
+            ids.append(torch.zeros((count, k), dtype=torch.long))
+            probs.append(torch.zeros((count, k)))
+            weights.append(torch.zeros(count))
+            continue
+        if target.n_positions != count:
+            raise FedMKTError(
+                f"KD targets of example {int(index[row])}: {target.n_positions} rows, but the batch has "
+                f"{count} answer positions for it (targets built for another tokenizer or max_length?)"
+            )
+        pad = k - target.ids.shape[1]
+        ids.append(F.pad(target.ids, (0, pad)))
+        probs.append(F.pad(target.probs.float(), (0, pad)))
+        weights.append(target.weight.float())
+    return torch.cat(ids), torch.cat(probs), torch.cat(weights)
+
+
+def make_kd_loss(
+    targets_by_index: Mapping[int, KDTargets], kd_weight: float, temperature: float = 1.0
+) -> LossFn:
+    """A ``loss_fn(model, batch)`` computing ``(1 - kd_weight) * SFT + kd_weight * KD`` in fp32.
+
+    Args:
+        targets_by_index: encoded-example index (``batch["index"]``) -> that sample's targets;
+            samples left out get KD weight 0 (SFT only).
+        kd_weight: lambda in ``[0, 1]``; the reference uses 0.1. At 0 the loss equals
+            ``fedmkt.training.sft.sft_loss`` exactly (KD is still computed, for the metrics).
+        temperature: KD softmax temperature (``sparse_kd_loss``).
+
+    Returns:
+        ``loss_fn`` returning ``(loss, {"sft_loss", "kd_loss", "kd_positions"})`` where
+        ``kd_loss`` is the weighted KD mean over all answer positions and ``kd_positions`` the
+        share of positions with a non-zero KD weight.
+    """
+    if not 0.0 <= kd_weight <= 1.0:
+        raise FedMKTError(f"kd_weight must be in [0, 1], got {kd_weight}")
+    if not temperature > 0:
+        raise FedMKTError(f"temperature must be > 0, got {temperature}")
+
+    def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
+        targets_full = next_token_labels(batch["labels"])  # (batch, seq)
+        positions = targets_full != IGNORE_INDEX  # (batch, seq)
+        logits = selected_logits(model, batch["input_ids"], batch["attention_mask"], positions)  # (n, vocab)
+        sft = F.cross_entropy(logits.float(), targets_full[positions])
+        ids, probs, weights = _batch_targets(targets_by_index, batch["index"], positions.sum(dim=1).tolist())
+        device = logits.device
+        kd = sparse_kd_loss(
+            logits, ids.to(device), probs.to(device), temperature=temperature, weights=weights.to(device)
+        )
+        loss = sft_kd_loss(sft, kd, kd_weight)
+        share = float((weights > 0).float().mean()) if weights.numel() else 0.0
+        return loss, {"sft_loss": float(sft.detach()), "kd_loss": float(kd.detach()), "kd_positions": share}
+
+    return loss_fn

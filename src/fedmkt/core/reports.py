@@ -1,0 +1,97 @@
+"""Small records of what each workflow step did, for the run log (``metrics.jsonl``).
+
+Every step of a round (paper section 3.2) returns one of these. Seconds are wall-clock
+(``time.perf_counter``), split so the overhead of the method (alignment, selection,
+(de)serialisation) can be set against model compute. ``to_dict`` gives a JSON-ready dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class _Record:
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PhaseReport(_Record):
+    """One training phase (private SFT, or public SFT+KD) of one participant.
+
+    ``metrics`` holds the step-averaged ``sft_loss``, ``kd_loss`` and ``kd_positions`` (share of
+    answer positions with a KD weight) when the loss reports them; ``skipped`` says why a phase
+    did not train (e.g. the frozen LLM of the LLM2SLM baseline).
+    """
+
+    participant: str
+    phase: str
+    examples: int
+    steps: int
+    tokens: int
+    seconds: float
+    mean_loss: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class MessageReport(_Record):
+    """One outgoing message: its size and what it cost to compute and encode."""
+
+    sender: str
+    round: int
+    n_samples: int
+    n_positions: int
+    nbytes: int
+    compute_seconds: float
+    encode_seconds: float
+    reused: bool = False
+
+
+@dataclass(frozen=True)
+class ReceiveReport(_Record):
+    """The server's intake of one round's client messages.
+
+    Attributes:
+        accepted: clients whose message validated, in registration order.
+        rejected: client -> one-line reason (bad bytes, failed validation, unknown sender).
+        missing: registered clients that sent nothing.
+        nbytes: bytes received per sender.
+        decode_seconds: size checks, decoding and validation, all senders together.
+    """
+
+    receiver: str
+    round: int
+    accepted: list[str]
+    rejected: dict[str, str]
+    missing: list[str]
+    nbytes: dict[str, int]
+    decode_seconds: float
+
+
+@dataclass(frozen=True)
+class AlignReport(_Record):
+    """DualMinCE selection and alignment of the chosen teachers' rows, on one side.
+
+    Attributes:
+        counts: samples per teacher (server: per client plus ``"none"``; client: ``"llm"``/``"none"``).
+        aligned_samples / rows / matched_rows: samples whose rows were aligned, their answer
+            positions, and how many of those came from a teacher row (the rest: one-hot fallback).
+        cache_hits / cache_misses: sequence-alignment cache use during this step.
+        decode_seconds: receiving the message (clients only; the server reports it in
+            :class:`ReceiveReport`).
+    """
+
+    receiver: str
+    round: int
+    counts: dict[str, int]
+    aligned_samples: int
+    rows: int
+    matched_rows: int
+    select_seconds: float
+    align_seconds: float
+    cache_hits: int
+    cache_misses: int
+    decode_seconds: float = 0.0

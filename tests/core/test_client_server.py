@@ -1,0 +1,194 @@
+"""Client and Server roles: two full in-process rounds, bad messages, lambda 0, LLM2SLM."""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from roles_fixtures import N_PUBLIC, TOP_K, build_federation, lora_model, tiny_qa_split, train_args
+
+from fedmkt.core.client import Client
+from fedmkt.core.messages import MessageRejected, decode, encode
+from fedmkt.errors import FedMKTError
+from fedmkt.models.lora import get_adapter_state
+from fedmkt.training.sft import sft_loss
+
+KD_WEIGHT = 0.1
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _changed(before: dict, model) -> bool:
+    after = get_adapter_state(model)
+    return any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def _uploads(clients, round_):
+    return {c.name: c.public_payload(round_, TOP_K)[0] for c in clients}
+
+
+def test_two_rounds_in_process(tmp_path):
+    start = time.perf_counter()
+    server, clients = build_federation(tmp_path)
+    setup = time.perf_counter() - start
+    adapters = {p.name: get_adapter_state(p.model) for p in [server, *clients]}
+    setup_misses = {c.name: server.clients[c.name].aligner.misses for c in clients}
+    assert setup_misses == {c.name: N_PUBLIC for c in clients}
+    seconds = {"setup": setup}
+    for round_ in range(2):
+        t0 = time.perf_counter()
+        uploads = {}
+        for client in clients:
+            private = client.train_private(train_args(seed=round_))
+            assert private.steps == 4 and math.isfinite(private.mean_loss)
+            uploads[client.name], sent = client.public_payload(round_, TOP_K)
+            assert sent.nbytes == len(uploads[client.name]) and sent.n_samples == N_PUBLIC
+        intake = server.receive(uploads, round=round_, top_k=TOP_K)
+        assert intake.accepted == [c.name for c in clients] and not intake.rejected and not intake.missing
+        chosen = server.select_and_align()
+        assert sum(chosen.counts.values()) == N_PUBLIC
+        assert chosen.counts["none"] == 0 and chosen.aligned_samples == N_PUBLIC
+        assert (chosen.cache_hits, chosen.cache_misses) == (N_PUBLIC, 0)
+        assert chosen.matched_rows > chosen.rows // 2
+        trained = server.train_public(train_args(seed=round_), KD_WEIGHT)
+        assert math.isfinite(trained.metrics["kd_loss"]) and trained.metrics["kd_loss"] > 0
+        assert trained.metrics["kd_positions"] > 0.5
+        data, _ = server.public_payload(round_, TOP_K)
+        for client in clients:
+            got = client.receive_llm(data, round=round_, top_k=TOP_K)
+            assert sum(got.counts.values()) == N_PUBLIC == len(client.selection.uids)
+            assert got.aligned_samples == got.counts["llm"] and got.cache_misses == 0
+            learned = client.train_public(train_args(seed=round_), KD_WEIGHT)
+            assert math.isfinite(learned.metrics["kd_loss"])
+        seconds[f"round {round_ + 1}"] = time.perf_counter() - t0
+    server_aligners = [server.clients[c.name].aligner for c in clients]
+    assert [a.misses for a in server_aligners] == [N_PUBLIC] * len(clients), "aligned once, at registration"
+    assert sum(a.hits for a in server_aligners) == 2 * N_PUBLIC, "one teacher per sample per round"
+    assert all(c.server.aligner.misses == N_PUBLIC for c in clients)
+    for participant in [server, *clients]:
+        assert _changed(adapters[participant.name], participant.model), participant.name
+    print("tiny 2-round loop, seconds:", {k: round(v, 3) for k, v in seconds.items()})
+
+
+def _flip_header_bytes(data: bytes, message) -> bytes:
+    size = struct.unpack("<Q", data[:8])[0]
+    return data[:8] + bytes(b ^ 0xFF for b in data[8 : 8 + size]) + data[8 + size :]
+
+
+def _nan_prob(data: bytes, message) -> bytes:
+    probs = message.samples[3].probs.copy()
+    probs[0, 0] = np.nan
+    samples = list(message.samples)
+    samples[3] = replace(samples[3], probs=probs)
+    return encode(replace(message, samples=samples))
+
+
+def _wrong_version(data: bytes, message) -> bytes:
+    return encode(replace(message, schema_version=99))
+
+
+def _truncated(data: bytes, message) -> bytes:
+    return data[:40]
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "reason"),
+    [
+        (_flip_header_bytes, "header"),
+        (_nan_prob, "NaN"),
+        (_wrong_version, "schema_version 99"),
+        (_truncated, "truncated"),
+    ],
+)
+def test_a_bad_message_excludes_its_client_and_the_round_completes(tmp_path, corrupt, reason):
+    server, clients = build_federation(tmp_path)
+    bad, good = clients
+    uploads = _uploads(clients, 0)
+    uploads[bad.name] = corrupt(uploads[bad.name], decode(uploads[bad.name]))
+    intake = server.receive(uploads, round=0, top_k=TOP_K)
+    assert intake.accepted == [good.name] and list(intake.rejected) == [bad.name]
+    assert reason in intake.rejected[bad.name]
+    chosen = server.select_and_align()
+    assert chosen.counts == {"none": 0, good.name: N_PUBLIC}
+    before = get_adapter_state(server.model)
+    trained = server.train_public(train_args(max_steps=1), KD_WEIGHT)
+    assert trained.steps == 1 and _changed(before, server.model)
+
+
+def test_unknown_and_missing_senders_are_reported(tmp_path):
+    server, clients = build_federation(tmp_path)
+    uploads = {clients[0].name: clients[0].public_payload(0, TOP_K)[0], "mallory": b"\x00" * 16}
+    intake = server.receive(uploads, round=0, top_k=TOP_K)
+    assert intake.accepted == [clients[0].name] and intake.missing == [clients[1].name]
+    assert intake.rejected == {"mallory": "not a registered client"}
+    assert intake.to_dict()["nbytes"]["mallory"] == 16
+    stale = server.receive({clients[0].name: uploads[clients[0].name]}, round=1, top_k=TOP_K)
+    assert "round 0, expected 1" in stale.rejected[clients[0].name]
+    assert server.select_and_align().counts == {"none": N_PUBLIC}, "no client: SFT only"
+    assert server.targets == {}
+
+
+def test_misuse_is_a_clear_error(tmp_path):
+    server, clients = build_federation(tmp_path)
+    with pytest.raises(FedMKTError, match="receive the clients' messages before selecting"):
+        server.select_and_align()
+    with pytest.raises(FedMKTError, match="already taken"):
+        server.register_client(clients[0].info)
+    data, _ = server.public_payload(0, TOP_K)
+    with pytest.raises(FedMKTError, match="own NLL"):
+        clients[0].receive_llm(data, round=0, top_k=TOP_K)
+    clients[0].public_payload(0, TOP_K)
+    with pytest.raises(FedMKTError, match="own NLL\\) of round 1"):
+        clients[0].receive_llm(server.public_payload(1, TOP_K)[0], round=1, top_k=TOP_K)
+    with pytest.raises(MessageRejected, match="truncated"):
+        clients[0].receive_llm(data[:100], round=0, top_k=TOP_K)
+    assert clients[0].targets == {} and clients[0].selection is None
+
+
+def test_lambda_zero_public_phase_equals_plain_sft(tmp_path):
+    """Same client twice: SFT+KD with lambda 0 (and real KD targets) vs the plain SFT loss."""
+    server, (client, _) = build_federation(tmp_path, client_models=("tiny-gpt2-bpe", "tiny-gpt2-bpe"))
+    public, private = tiny_qa_split()
+    model, tokenizer = lora_model("tiny-gpt2-bpe", seed=1)  # the same weights as ``client``
+    twin = Client("twin", model, tokenizer, private[0], public, server.info, alignment_cache=tmp_path,
+                  max_length=client.participant.max_length)
+    client.public_payload(0, TOP_K)
+    client.receive_llm(server.public_payload(0, TOP_K)[0], round=0, top_k=TOP_K)
+    assert client.targets, "the LLM was selected for some samples"
+    client.train_public(train_args(), kd_weight=0.0)
+    twin.participant.train(twin.participant.encoded_public, sft_loss, train_args(), "public")
+    mine, theirs = get_adapter_state(client.model), get_adapter_state(twin.model)
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+
+
+def test_llm2slm_frozen_server_only_teaches(tmp_path):
+    server, clients = build_federation(tmp_path, frozen=True)
+    before = get_adapter_state(server.model)
+    sent = []
+    for round_ in range(2):
+        for client in clients:
+            client.train_private(train_args(max_steps=1))
+            client.public_payload(round_, TOP_K)  # its own NLL, for selection; not uploaded
+        report = server.train_public(train_args(), KD_WEIGHT)
+        assert report.steps == 0 and report.skipped
+        data, message_report = server.public_payload(round_, TOP_K)
+        assert message_report.reused == (round_ == 1)
+        sent.append(decode(data))
+        for client in clients:
+            client.receive_llm(data, round=round_, top_k=TOP_K)
+            client.train_public(train_args(max_steps=2), KD_WEIGHT)
+    assert not _changed(before, server.model)
+    assert [m.round for m in sent] == [0, 1]
+    for a, b in zip(sent[0].samples, sent[1].samples, strict=True):
+        assert np.array_equal(a.token_ids, b.token_ids) and np.array_equal(a.probs, b.probs)
