@@ -5,7 +5,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fedmkt.config import PRESETS, dump_config, load_config, load_preset, parse_config
+from fedmkt.config import (
+    METHODS,
+    PRESETS,
+    dump_configs,
+    load_config,
+    load_preset,
+    parse_config,
+    parse_configs,
+)
 from fedmkt.errors import FedMKTError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -14,9 +22,31 @@ MINIMAL = {"task": "tiny_qa", "server": {"model": "tiny-llama-unigram"}, "client
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_presets_validate_and_round_trip(name):
-    config = load_preset(name)
-    again = parse_config(yaml.safe_load(dump_config(config)), "dumped")
-    assert again == config
+    configs = load_preset(name)
+    assert parse_configs(dump_configs(configs), "dumped") == configs
+
+
+def test_tiny_preset_covers_the_three_scenarios_and_every_method():
+    configs = load_preset("tiny")
+    kinds = {c.clients[0].model.split("-")[-1] for c in configs} | {
+        m.model.split("-")[-1] for c in configs for m in c.clients}
+    assert {"bpe", "unigram", "wordpiece"} <= kinds
+    assert len(configs[0].clients) == 3 and len(configs[2].clients) == 1
+    assert len({c.model for c in configs[1].clients}) == 1
+    assert set(METHODS) == {m for c in configs for m in c.methods}
+
+
+def test_suite_defaults_merge_and_errors():
+    text = yaml.safe_dump({"defaults": {"task": "tiny_qa", "server": {"model": "s", "lora": {"r": 4}}},
+                           "experiments": [{"name": "a", "clients": [{"model": "c"}]},
+                                           {"name": "b", "clients": [{"model": "c"}], "server": {"model": "t"}}]})
+    a, b = parse_configs(text, "suite.yaml")
+    assert a.server.lora.r == 4 and b.server.lora.r == 4 and b.server.model == "t"
+    with pytest.raises(FedMKTError, match=r"suite.yaml \(experiments.1\): unknown key 'sed'"):
+        parse_configs(yaml.safe_dump({"experiments": [{**MINIMAL, "name": "a"}, {**MINIMAL, "name": "b", "sed": 1}]}),
+                      "suite.yaml")
+    with pytest.raises(FedMKTError, match="distinct 'name's"):
+        parse_configs(yaml.safe_dump({"experiments": [MINIMAL, MINIMAL]}), "suite.yaml")
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
@@ -68,6 +98,14 @@ def test_file_errors(tmp_path):
         load_config(bad)
     listed = tmp_path / "list.yaml"
     listed.write_text("- a\n- b\n")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(FedMKTError, match="empty.yaml: the file is empty"):
+        load_config(empty)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(FedMKTError, match="latin.yaml: not UTF-8"):
+        load_config(latin)
     with pytest.raises(FedMKTError, match="expected a mapping"):
         load_config(listed)
 
@@ -75,3 +113,17 @@ def test_file_errors(tmp_path):
 def test_unknown_preset_suggests():
     with pytest.raises(FedMKTError, match="did you mean 'tiny'"):
         load_preset("tiyn")
+
+
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        ({"methods": ["LLM2SLM"], "clients": [{"model": "a"}, {"model": "b"}]}, "exactly one client"),
+        ({"methods": ["FedAvg"], "clients": [{"model": "a"}, {"model": "b"}]}, "the same model"),
+        ({"methods": ["FedAvg"]}, "at least two clients"),
+        ({"fedmkt": {"kd_weight": 1.5}}, "'fedmkt.kd_weight'"),
+    ],
+)
+def test_methods_must_fit_the_scenario(patch, expected):
+    with pytest.raises(FedMKTError, match=expected):
+        parse_config({**MINIMAL, **patch}, "x.yaml")

@@ -47,8 +47,8 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Run an experiment: every method in the config, then tables, JSON and plots."""
-    from fedmkt.config import load_config, load_preset
-    from fedmkt.runners.local import run_experiment
+    from fedmkt.config import load_configs, load_preset
+    from fedmkt.runners.local import run_suite
 
     if resume is not None:
         if config is not None or preset is not None:
@@ -56,24 +56,25 @@ def run(
         cfg_path = resume / "config.yaml"
         if not cfg_path.is_file():
             raise FedMKTError(f"--resume {resume}: no config.yaml there, so it is not a fedmkt run folder")
-        cfg = load_config(cfg_path)
+        configs = load_configs(cfg_path)
         run_dir = resume
     else:
         if config is not None and preset is not None:
             raise FedMKTError("give either a CONFIG file or --preset, not both")
-        cfg = load_config(config) if config is not None else load_preset(preset or "default")
-        run_dir = out or Path("runs") / f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
+        configs = load_configs(config) if config is not None else load_preset(preset or "default")
+        label = configs[0].name if len(configs) == 1 else (preset or config.stem)
+        run_dir = out or Path("runs") / f"{label}-{datetime.now():%Y%m%d-%H%M%S}"
         if run_dir.exists() and any(run_dir.iterdir()):
             raise FedMKTError(f"--out {run_dir} already holds files; pick a new folder or use --resume {run_dir}")
-    run_experiment(cfg, run_dir, resume=resume is not None, show_progress=progress, console=console)
+    run_suite(configs, run_dir, resume=resume is not None, show_progress=progress, console=console)
 
 
 @app.command()
 def validate(config: Annotated[Path, typer.Argument(help="Experiment YAML to check.")]) -> None:
     """Check a config file and print it with every default filled in."""
-    from fedmkt.config import dump_config, load_config
+    from fedmkt.config import dump_configs, load_configs
 
-    console.print(dump_config(load_config(config)), end="", markup=False, highlight=False)
+    console.print(dump_configs(load_configs(config)), end="", markup=False, highlight=False)
 
 
 @app.command()

@@ -18,10 +18,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fedmkt.errors import FedMKTError
 
-METHODS = ("LLM-ZS", "SLM-ZS", "Standalone", "Centralized-LLM")
-"""Methods this version runs, named as in the paper."""
+METHODS = (
+    "LLM-ZS", "SLM-ZS", "Standalone", "Centralized-LLM",
+    "FedMKT-SLM", "FedMKT-LLM", "FedAvg", "LLM2SLM", "FedMKT-SLM-FedAvg", "FedMKT-LLM-FedAvg",
+)
+"""Methods fedmkt runs, named as in the paper. ``FedMKT-SLM`` and ``FedMKT-LLM`` are the two sides
+of one FedMKT run (asking for either runs it); likewise the two ``-FedAvg`` variants."""
 
 PRESETS = ("default", "tiny")
+
+
+def default_methods(n_clients: int, same_model: bool) -> list[str]:
+    """Every method that fits the scenario: the paper's table for that setting."""
+    methods = ["LLM-ZS", "SLM-ZS", "Standalone", "Centralized-LLM", "FedMKT-SLM", "FedMKT-LLM"]
+    if n_clients == 1:
+        methods.append("LLM2SLM")
+    elif same_model:
+        methods += ["FedAvg", "FedMKT-SLM-FedAvg", "FedMKT-LLM-FedAvg"]
+    return methods
 
 
 class _Strict(BaseModel):
@@ -81,6 +95,26 @@ class DataConfig(_Strict):
     dirichlet_alpha: float = Field(0.5, gt=0, description="Concentration for the Dirichlet partition.")
 
 
+class FedMKTConfig(_Strict):
+    """The federated rounds (paper section 3; defaults from the FATE-LLM examples unless noted)."""
+
+    rounds: int = Field(5, ge=1, le=1000, description="Federated rounds.")
+    top_k: int = Field(128, ge=1, description="Next-token distribution entries sent per scored position.")
+    kd_weight: float = Field(0.1, ge=0.0, le=1.0, description="lambda: loss = (1-lambda)*SFT + lambda*KD.")
+    temperature: float = Field(1.0, gt=0.0, description="Distillation temperature (the loss scales by T^2).")
+    unmatched_weight: float = Field(
+        1.0, ge=0.0, le=1.0,
+        description="KD weight of positions with no 1:1 aligned teacher token (one-hot on the true token).",
+    )
+    eval_every: int = Field(
+        1, ge=0, description="Score every N rounds (0: only after the last round). The last round is always scored."
+    )
+    public_batch_size: int = Field(16, ge=1, description="Batch size when computing public-set distributions.")
+    train_private_each_round: bool = Field(
+        True, description="Clients re-run SFT on their private data at the start of every round (step 1)."
+    )
+
+
 class EvalConfig(_Strict):
     batch_size: int = Field(16, ge=1, description="Sequences per scoring batch.")
     max_new_tokens: int = Field(64, ge=1, description="Generation length cap for Rouge-L tasks.")
@@ -106,11 +140,16 @@ class ExperimentConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
-    methods: list[str] = Field(default_factory=lambda: list(METHODS), description="Methods to run.")
+    fedmkt: FedMKTConfig = Field(default_factory=FedMKTConfig)
+    methods: list[str] | None = Field(
+        None, description="Methods to run (default: every method that fits the scenario, see default_methods)."
+    )
 
     @field_validator("methods")
     @classmethod
-    def _known_methods(cls, v: list[str]) -> list[str]:
+    def _known_methods(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
         for m in v:
             if m not in METHODS:
                 hint = difflib.get_close_matches(m, METHODS, n=1)
@@ -119,6 +158,21 @@ class ExperimentConfig(_Strict):
         if len(set(v)) != len(v):
             raise ValueError("a method is listed twice")
         return v
+
+    @model_validator(mode="after")
+    def _methods_fit_the_scenario(self) -> ExperimentConfig:
+        if self.methods is None:
+            self.methods = default_methods(len(self.clients), len({c.model for c in self.clients}) == 1)
+        if "LLM2SLM" in self.methods and len(self.clients) != 1:
+            raise ValueError("LLM2SLM is the one-to-one baseline: it needs exactly one client")
+        fedavg = {"FedAvg", "FedMKT-SLM-FedAvg", "FedMKT-LLM-FedAvg"} & set(self.methods)
+        if fedavg and len({c.model for c in self.clients}) != 1:
+            raise ValueError(f"{sorted(fedavg)[0]} averages LoRA weights: every client needs the same model")
+        if fedavg and len({c.lora.model_dump_json() for c in self.clients}) != 1:
+            raise ValueError(f"{sorted(fedavg)[0]} averages LoRA weights: every client needs the same lora settings")
+        if fedavg and len(self.clients) < 2:
+            raise ValueError(f"{sorted(fedavg)[0]} needs at least two clients")
+        return self
 
     @model_validator(mode="after")
     def _name_participants(self) -> ExperimentConfig:
@@ -140,6 +194,8 @@ def _describe(error: dict[str, Any]) -> str:
     if error["type"] == "missing":
         return f"missing required key '{loc}'"
     msg = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:  # a check across fields: the message names them
+        return msg
     return f"'{loc}': {msg} (got {error.get('input')!r})"
 
 
@@ -175,16 +231,63 @@ def parse_config(data: Any, source: str) -> ExperimentConfig:
         raise FedMKTError(f"{source}: {_describe(first)}{_did_you_mean(first, ExperimentConfig)}{more}") from exc
 
 
-def load_config(path: Path) -> ExperimentConfig:
-    """Read and validate a YAML config file."""
+def _merge(base: Any, override: Any) -> Any:
+    """Deep-merge two YAML mappings (``override`` wins); anything else is replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {k: _merge(base[k], v) if k in base else v for k, v in override.items()} | {
+            k: v for k, v in base.items() if k not in override
+        }
+    return override
+
+
+def parse_configs(text: str, source: str) -> list[ExperimentConfig]:
+    """Validate YAML text holding one experiment, or a suite.
+
+    A suite is a mapping with ``experiments:`` (a list of experiment configs) and optional
+    ``defaults:`` deep-merged under each of them, so shared settings are written once.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FedMKTError(f"{source}: not valid YAML: {first_line}") from exc
+    if data is None:
+        raise FedMKTError(f"{source}: the file is empty; expected an experiment config")
+    if not (isinstance(data, dict) and "experiments" in data):
+        return [parse_config(data, source)]
+    unknown = set(data) - {"experiments", "defaults"}
+    if unknown:
+        raise FedMKTError(f"{source}: unknown key '{sorted(unknown)[0]}' in a suite; expected experiments, defaults")
+    experiments, defaults = data["experiments"], data.get("defaults") or {}
+    if not isinstance(experiments, list) or not experiments:
+        raise FedMKTError(f"{source}: 'experiments' must be a non-empty list of experiment configs")
+    configs = [parse_config(_merge(defaults, e), f"{source} (experiments.{i})") for i, e in enumerate(experiments)]
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names):
+        raise FedMKTError(f"{source}: the experiments of a suite need distinct 'name's, got {names}")
+    return configs
+
+
+def _read(path: Path) -> str:
     if not path.is_file():
         raise FedMKTError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FedMKTError(f"{path}: not valid YAML: {first_line}") from exc
-    return parse_config(data, str(path))
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FedMKTError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def load_configs(path: Path) -> list[ExperimentConfig]:
+    """Read and validate a YAML file of one experiment or a suite (``---``-separated documents)."""
+    return parse_configs(_read(path), str(path))
+
+
+def load_config(path: Path) -> ExperimentConfig:
+    """Read and validate a YAML file holding exactly one experiment."""
+    configs = load_configs(path)
+    if len(configs) != 1:
+        raise FedMKTError(f"{path}: holds {len(configs)} experiments; expected one")
+    return configs[0]
 
 
 def preset_text(name: str) -> str:
@@ -196,10 +299,18 @@ def preset_text(name: str) -> str:
     return resources.files("fedmkt.configs").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
 
 
-def load_preset(name: str) -> ExperimentConfig:
-    return parse_config(yaml.safe_load(preset_text(name)), f"preset '{name}'")
+def load_preset(name: str) -> list[ExperimentConfig]:
+    """The experiments of a shipped preset (``tiny`` is a suite of the paper's three scenarios)."""
+    return parse_configs(preset_text(name), f"preset '{name}'")
 
 
 def dump_config(config: ExperimentConfig) -> str:
     """The fully resolved config as YAML (every default written out)."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def dump_configs(configs: list[ExperimentConfig]) -> str:
+    """Resolved YAML of one experiment, or of a suite (as an ``experiments:`` list)."""
+    if len(configs) == 1:
+        return dump_config(configs[0])
+    return yaml.safe_dump({"experiments": [c.model_dump(mode="json") for c in configs]}, sort_keys=False)

@@ -25,21 +25,21 @@ def plot_methods(rows: list[ResultRow], metric: str, path: Path) -> Path | None:
     plt = _pyplot()
     participants = sorted({r.participant for r in picked}, key=lambda p: (p != "server", p))
     methods = sorted({r.method for r in picked}, key=_method_rank)
-    width = 0.8 / len(methods)
+    colours = {m: f"C{i}" for i, m in enumerate(methods)}
     fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(participants) + 2), 4))
-    for i, method in enumerate(methods):
-        xs, ys, errs = [], [], [[], []]
-        for j, p in enumerate(participants):
-            row = next((r for r in picked if r.method == method and r.participant == p), None)
-            if row is None:
-                continue
-            xs.append(j + (i - (len(methods) - 1) / 2) * width)
-            ys.append(row.value)
-            errs[0].append(row.value - row.ci_low)
-            errs[1].append(row.ci_high - row.value)
-        ax.bar(xs, ys, width, yerr=errs, capsize=3, label=method)
+    labelled: set[str] = set()
+    for j, p in enumerate(participants):
+        present = [r for m in methods for r in picked if r.method == m and r.participant == p]
+        width = 0.8 / len(present)
+        for i, row in enumerate(present):
+            x = j + (i - (len(present) - 1) / 2) * width
+            err = [[row.value - row.ci_low], [row.ci_high - row.value]]
+            label = row.method if row.method not in labelled else None
+            labelled.add(row.method)
+            ax.bar([x], [row.value], width, yerr=err, capsize=3, color=colours[row.method], label=label)
     ax.set_xticks(range(len(participants)), participants)
     ax.set_ylabel(f"{metric} (%)")
+    ax.set_ylim(0, max(100.0, max(r.ci_high for r in picked) * 1.15))
     ax.set_title(f"{picked[0].task}: {metric} by method (95% CI)")
     ax.legend(fontsize=8, ncols=2)
     fig.tight_layout()

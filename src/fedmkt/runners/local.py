@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from rich.console import Console
 from rich.markdown import Markdown
 
-from fedmkt.config import ExperimentConfig, dump_config
+from fedmkt.config import ExperimentConfig, dump_config, dump_configs
 from fedmkt.io import atomic_write_text
 from fedmkt.report.events import EventLog
 from fedmkt.report.plots import plot_methods, plot_rounds
@@ -95,4 +96,34 @@ def run_experiment(
     atomic_write_text(run_dir / "results.md", report)
     log.write("run_end", seconds=round(seconds, 3))
     console.print(Markdown(report))
+    return rows
+
+
+def run_suite(
+    configs: list[ExperimentConfig],
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    show_progress: bool = True,
+    console: Console | None = None,
+) -> list[ResultRow]:
+    """Run one experiment into ``run_dir``, or each experiment of a suite into ``run_dir/<name>``.
+
+    A suite's folder also gets ``config.yaml`` (all experiments), and the combined
+    ``results.json`` and ``results.md``.
+    """
+    if len(configs) == 1:
+        return run_experiment(configs[0], run_dir, resume=resume, show_progress=show_progress, console=console)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", dump_configs(configs))
+    rows: list[ResultRow] = []
+    reports: list[str] = []
+    for config in configs:
+        sub = run_dir / config.name
+        rows += run_experiment(config, sub, resume=resume and sub.exists(), show_progress=show_progress,
+                               console=console)
+        text = (sub / "results.md").read_text(encoding="utf-8")
+        reports.append(re.sub(r"^(#+) ", r"#\1 ", text, flags=re.MULTILINE))  # one level deeper
+    write_results(rows, run_dir / "results.json")
+    atomic_write_text(run_dir / "results.md", f"# Suite: {', '.join(c.name for c in configs)}\n\n" + "\n".join(reports))
     return rows

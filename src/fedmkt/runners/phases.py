@@ -12,6 +12,7 @@ from fedmkt.baselines.zero_shot import llm_zero_shot, slm_zero_shot
 from fedmkt.config import ExperimentConfig
 from fedmkt.report.results import ResultRow
 from fedmkt.runners.context import RunContext
+from fedmkt.runners.federated import federated_phase, variants_for
 
 
 @dataclass(frozen=True)
@@ -30,4 +31,5 @@ def plan_phases(config: ExperimentConfig) -> list[Phase]:
         phases += [Phase(f"Standalone/{c.name}", partial(standalone, client=c)) for c in config.clients]
     if "Centralized-LLM" in config.methods:
         phases.append(Phase("Centralized-LLM", centralized_llm))
+    phases += [Phase(v.phase, partial(federated_phase, variant=v)) for v in variants_for(config.methods)]
     return phases

@@ -1,0 +1,54 @@
+"""The communication ledger: every message's size, and what it compares with.
+
+``comm.jsonl`` gets one line per message (round, sender, receiver, kind, bytes). The table in
+``results.md`` sets the bytes per round against what classic federated fine-tuning would send:
+a LoRA adapter per client, or the whole model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from torch import nn
+
+
+class CommLedger:
+    """Appends one JSON line per message to ``comm.jsonl``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def record(self, *, method: str, round: int, sender: str, receiver: str, kind: str, nbytes: int) -> None:
+        line = {"method": method, "round": round, "sender": sender, "receiver": receiver, "kind": kind,
+                "bytes": int(nbytes)}
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def parameter_bytes(model: nn.Module, *, trainable_only: bool) -> int:
+    """Bytes of a model's parameters in their own dtypes (the LoRA adapter when ``trainable_only``)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def render_comm_table(records: list[dict], references: dict[str, int]) -> str:
+    """Markdown: bytes per round and direction for each method, then the reference sizes."""
+    if not records:
+        return ""
+    per: dict[tuple[str, int, str], int] = defaultdict(int)
+    for r in records:
+        direction = "up (clients -> server)" if r["receiver"] == "server" else "down (server -> clients)"
+        per[(r["method"], r["round"], direction)] += r["bytes"]
+    lines = ["| Method | Round | Direction | Bytes | MiB |", "|---|---:|---|---:|---:|"]
+    for (method, rnd, direction), nbytes in sorted(per.items()):
+        lines.append(f"| {method} | {rnd} | {direction} | {nbytes:,} | {nbytes / 2**20:.2f} |")
+    lines += ["", "| For comparison (one copy) | Bytes | MiB |", "|---|---:|---:|"]
+    for name, nbytes in references.items():
+        lines.append(f"| {name} | {nbytes:,} | {nbytes / 2**20:.2f} |")
+    return "\n".join(lines)
