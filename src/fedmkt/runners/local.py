@@ -18,9 +18,11 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.markdown import Markdown
+from transformers.utils import logging as hf_logging
 
 from fedmkt.config import ExperimentConfig, dump_config, dump_configs
 from fedmkt.io import atomic_write_text
+from fedmkt.report.comm import CommLedger, render_comm_table
 from fedmkt.report.events import EventLog
 from fedmkt.report.plots import plot_methods, plot_rounds
 from fedmkt.report.results import ResultRow, write_results
@@ -57,6 +59,16 @@ def _run_phase(ctx: RunContext, phase: Phase, resume: bool) -> list[ResultRow]:
     return rows
 
 
+def _reference_sizes(log: EventLog) -> dict[str, int]:
+    """What classic federated fine-tuning would send, from the run's ``model_size`` events."""
+    sizes: dict[str, int] = {}
+    for event in log.read():
+        if event["event"] == "model_size":
+            sizes[f"LoRA adapter of {event['model']}"] = event["lora_bytes"]
+            sizes[f"full {event['model']} (as loaded)"] = event["full_bytes"]
+    return sizes
+
+
 def run_experiment(
     config: ExperimentConfig,
     run_dir: Path,
@@ -67,6 +79,7 @@ def run_experiment(
 ) -> list[ResultRow]:
     """Run every method of ``config`` into ``run_dir`` and write the results there."""
     console = console or Console()
+    hf_logging.disable_progress_bar()  # our own bars show progress; weight loading is a few seconds
     if config.runtime.threads:
         torch.set_num_threads(config.runtime.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -93,6 +106,9 @@ def run_experiment(
         f"{config.name}: {config.task} ({ctx.scenario})",
         notes=[f"run folder: {run_dir}", f"wall time: {seconds:.0f} s", f"seed: {config.seed}"],
     )
+    comm = render_comm_table(CommLedger(run_dir / "comm.jsonl").read(), _reference_sizes(log))
+    if comm:
+        report += "\n## Communication (bytes per round, all clients together)\n\n" + comm + "\n"
     atomic_write_text(run_dir / "results.md", report)
     log.write("run_end", seconds=round(seconds, 3))
     console.print(Markdown(report))

@@ -1,0 +1,90 @@
+"""The in-process runner end to end on tiny models: run folder contents, rows, resume."""
+
+import json
+
+import pytest
+
+from fedmkt.config import parse_config
+from fedmkt.report.results import read_results
+from fedmkt.runners.local import run_suite
+
+TINY_CLIENT = {"lora": {"r": 4, "alpha": 8, "dropout": 0.0}, "train": {"lr": 3e-3, "batch_size": 8, "max_length": 48}}
+
+
+def _config(**overrides):
+    base = {
+        "name": "t",
+        "task": "tiny_qa",
+        "server": {"model": "tiny-llama-unigram", **TINY_CLIENT},
+        "clients": [{"model": "tiny-gpt2-bpe", **TINY_CLIENT}, {"model": "tiny-qwen2-wordpiece", **TINY_CLIENT}],
+        "data": {"public_size": 12, "private_size": 12, "eval_size": 12},
+        "eval": {"batch_size": 16, "bootstrap": 100},
+        "fedmkt": {"rounds": 2, "top_k": 8},
+    }
+    return parse_config({**base, **overrides}, "test")
+
+
+@pytest.fixture(scope="module")
+def heterogeneous_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    rows = run_suite([_config()], run_dir, show_progress=False)
+    return run_dir, rows
+
+
+def test_run_folder_holds_every_artifact(heterogeneous_run):
+    run_dir, rows = heterogeneous_run
+    for name in ("config.yaml", "metrics.jsonl", "comm.jsonl", "results.json", "results.md"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "plots").glob("*.png"))
+    assert (run_dir / "adapters" / "Standalone" / "client-1" / "adapter_config.json").is_file()
+    assert (run_dir / "adapters" / "FedMKT" / "round-2" / "server" / "adapter_model.safetensors").is_file()
+    assert read_results(run_dir / "results.json") == rows
+
+
+def test_rows_use_the_papers_method_names_and_cover_each_participant(heterogeneous_run):
+    _, rows = heterogeneous_run
+    acc = [r for r in rows if r.metric == "acc"]
+    seen = {(r.method, r.participant) for r in acc}
+    for client in ("client-1", "client-2"):
+        for method in ("SLM-ZS", "Standalone", "FedMKT-SLM"):
+            assert (method, client) in seen
+    for method in ("LLM-ZS", "Centralized-LLM", "FedMKT-LLM"):
+        assert (method, "server") in seen
+    assert {r.round for r in acc if r.method == "FedMKT-LLM"} == {1, 2}
+    for r in acc:
+        assert r.scenario == "heterogeneous" and r.n == 12 and r.ci_low <= r.value <= r.ci_high
+
+
+def test_metrics_and_comm_ledger_record_each_phase_and_message(heterogeneous_run):
+    run_dir, _ = heterogeneous_run
+    events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    ends = [e["phase"] for e in events if e["event"] == "phase_end"]
+    assert ends == ["LLM-ZS", "SLM-ZS", "Standalone/client-1", "Standalone/client-2", "Centralized-LLM", "FedMKT"]
+    comm = [json.loads(line) for line in (run_dir / "comm.jsonl").read_text().splitlines()]
+    assert len(comm) == 2 * 2 * 2  # rounds x clients x (up, down)
+    assert all(c["bytes"] > 0 for c in comm)
+    report = (run_dir / "results.md").read_text()
+    assert "## Communication" in report and "LoRA adapter of tiny-gpt2-bpe" in report
+
+
+def test_resume_skips_finished_phases(tmp_path):
+    config = _config(methods=["LLM-ZS", "SLM-ZS"])
+    first = run_suite([config], tmp_path, show_progress=False)
+    (tmp_path / "phases" / "SLM-ZS.json").unlink()  # as if killed during SLM-ZS
+    again = run_suite([config], tmp_path, resume=True, show_progress=False)
+    assert again == first
+    events = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [e["phase"] for e in events if e["event"] == "phase_skipped"] == ["LLM-ZS"]
+
+
+def test_homogeneous_and_one_to_one_methods(tmp_path):
+    homo = _config(name="homo", clients=[{"model": "tiny-gpt2-bpe", **TINY_CLIENT}] * 2,
+                   methods=["FedAvg", "FedMKT-SLM-FedAvg"], fedmkt={"rounds": 1, "top_k": 8})
+    one = _config(name="one", clients=[{"model": "tiny-gpt2-bpe", **TINY_CLIENT}], methods=["LLM2SLM"],
+                  fedmkt={"rounds": 1, "top_k": 8})
+    rows = run_suite([homo, one], tmp_path, show_progress=False)
+    acc = {(r.method, r.participant, r.scenario): r.value for r in rows if r.metric == "acc"}
+    assert acc[("FedAvg", "client-1", "homogeneous")] == acc[("FedAvg", "client-2", "homogeneous")]
+    assert ("FedMKT-SLM-FedAvg", "client-2", "homogeneous") in acc
+    assert ("LLM2SLM", "client-1", "one-to-one") in acc
+    assert (tmp_path / "homo" / "results.md").is_file() and "# Suite: homo, one" in (tmp_path / "results.md").read_text()

@@ -1,0 +1,76 @@
+"""The `fedmkt` command: one-line errors with exit status 2, validate, tasks, and a tiny run."""
+
+import json
+import subprocess
+import sys
+
+import yaml
+
+
+def fedmkt(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fedmkt.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+def test_bad_config_is_one_line_on_stderr(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump({"task": "tiny_qa", "sead": 3, "server": {"model": "x"},
+                                      "clients": [{"model": "y"}]}))
+    result = fedmkt("run", str(config), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {config}: unknown key 'sead' (did you mean 'seed'?)"]
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = fedmkt("--debug", "run", str(tmp_path / "missing.yaml"))
+    assert result.returncode != 0 and "Traceback" in result.stderr and "config file not found" in result.stderr
+
+
+def test_unknown_model_lists_the_known_names(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"task": "tiny_qa", "server": {"model": "no-such-model-xyz"},
+                                      "clients": [{"model": "tiny-gpt2-bpe"}], "methods": ["LLM-ZS"],
+                                      "data": {"public_size": 4, "private_size": 4, "eval_size": 4}}))
+    result = fedmkt("run", str(config), "--out", str(tmp_path / "out"), "--no-progress")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "no-such-model-xyz" in line and "gemma3-270m" in line
+
+
+def test_validate_prints_every_default(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"task": "tiny_qa", "server": {"model": "a"}, "clients": [{"model": "b"}]}))
+    result = fedmkt("validate", str(config))
+    assert result.returncode == 0
+    resolved = yaml.safe_load(result.stdout)
+    assert resolved["fedmkt"]["top_k"] == 128 and resolved["clients"][0]["name"] == "client-1"
+
+
+def test_tasks_lists_the_registry():
+    result = fedmkt("tasks")
+    assert result.returncode == 0
+    for name in ("arc_easy", "boolq", "natural_instructions", "tiny_qa"):
+        assert name in result.stdout
+
+
+def test_out_folder_that_holds_files_is_refused(tmp_path):
+    (tmp_path / "x").write_text("keep me")
+    result = fedmkt("run", "--preset", "tiny", "--out", str(tmp_path))
+    assert result.returncode == 2 and "already holds files" in result.stderr
+    assert (tmp_path / "x").read_text() == "keep me"
+
+
+def test_run_writes_results(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"task": "tiny_qa", "server": {"model": "tiny-llama-unigram"},
+                                      "clients": [{"model": "tiny-gpt2-bpe"}], "methods": ["SLM-ZS"],
+                                      "data": {"public_size": 4, "private_size": 4, "eval_size": 8}}))
+    result = fedmkt("run", str(config), "--out", str(tmp_path / "out"), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert {tuple(sorted(r)) for r in rows} == {tuple(sorted(
+        ["scenario", "method", "model", "role", "participant", "task", "metric", "value", "n", "ci_low", "ci_high",
+         "round"]))}
+    assert "SLM-ZS" in result.stdout
