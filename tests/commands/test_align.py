@@ -10,8 +10,9 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 from typer.testing import CliRunner
 
-from fedmkt.commands.align import align, load_tokenizer
+from fedmkt.commands.align import align
 from fedmkt.errors import FedMKTError
+from fedmkt.models.loading import load_tokenizer
 
 TEXT = ["Question: Which gas do plants absorb?\nAnswer: carbon dioxide", "The sun heats the earth."] * 20
 
@@ -70,7 +71,14 @@ def test_align_prints_coverage_and_writes_json(folders, tmp_path):
 
 def test_unknown_models_fail_with_one_clear_line(monkeypatch, tmp_path):
     monkeypatch.setenv("FEDMKT_HOME", str(tmp_path))
-    with pytest.raises(FedMKTError, match="expected a tokenizer folder or one of"):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FedMKTError, match="gemma3-270m") as info:
         load_tokenizer("no-such-model")
-    with pytest.raises(FedMKTError, match="fedmkt assets fetch"):
-        load_tokenizer("smollm2-135m")
+    assert "\n" not in str(info.value)
+
+
+def test_tiny_model_names_work_too(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEDMKT_HOME", str(tmp_path))
+    result = _run("--model-a", "tiny-gpt2-bpe", "--model-b", "tiny-llama-unigram", "--samples", "2")
+    assert result.exit_code == 0, result.output
+    assert "exact" in result.output

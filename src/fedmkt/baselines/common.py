@@ -69,7 +69,8 @@ def score(
     with ctx.board.task(f"eval  {phase}", total=len(examples)) as update:
         result = evaluate(
             model, tokenizer, examples, batch_size=ctx.config.eval.batch_size,
-            max_new_tokens=ctx.config.eval.max_new_tokens, seed=ctx.config.seed, progress=update,
+            max_new_tokens=ctx.config.eval.max_new_tokens, seed=ctx.config.seed,
+            n_bootstrap=ctx.config.eval.bootstrap, progress=update,
         )
     ctx.log.write("eval", phase=phase, metric=result.metric, value=result.value, n=result.n,
                   seconds=round(time.perf_counter() - start, 3), **result.extra)

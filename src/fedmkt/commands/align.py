@@ -17,34 +17,10 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from fedmkt.assets.registry import MODEL_ASSETS, model_dir
 from fedmkt.core.alignment import TokenSurfaces, VocabMap, cached_vocab_map, token_surfaces
 from fedmkt.core.alignment.vocab_map import EDIT, EXACT
-from fedmkt.errors import FedMKTError
-
-
-def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
-    """Tokenizer from a local folder or a packaged short name (``gemma3-270m``, ``smollm2-135m``).
-
-    Stand-in until the shared model loader exists.
-    """
-    path = Path(name).expanduser()
-    if path.is_dir():
-        folder = path
-    elif name in MODEL_ASSETS:
-        folder = model_dir(name)
-        if not folder.is_dir():
-            raise FedMKTError(f"model {name!r}: {folder} does not exist (run `fedmkt assets fetch` first)")
-    else:
-        raise FedMKTError(
-            f"model {name!r}: expected a tokenizer folder or one of {', '.join(sorted(MODEL_ASSETS))}"
-        )
-    try:
-        return AutoTokenizer.from_pretrained(folder)
-    except (OSError, ValueError) as err:
-        raise FedMKTError(f"{folder}: no loadable tokenizer ({err})") from err
+from fedmkt.models.loading import load_tokenizer
 
 
 def sample_ids(vocab_map: VocabMap, count: int) -> list[int]:

@@ -49,8 +49,8 @@ class EvalResult:
     uids: list[str] = field(default_factory=list)
 
 
-def _summary(scores: list[float], seed: int) -> tuple[float, float, float]:
-    low, high = bootstrap_ci(scores, seed=seed)
+def _summary(scores: list[float], seed: int, n_resamples: int) -> tuple[float, float, float]:
+    low, high = bootstrap_ci(scores, seed=seed, n_resamples=n_resamples)
     return float(np.mean(scores)), low, high
 
 
@@ -64,6 +64,7 @@ def evaluate(
     stop: Sequence[str] = ("\n",),
     prefix_cache: bool = True,
     seed: int = 0,
+    n_bootstrap: int = 1000,
     progress: Progress | None = None,
 ) -> EvalResult:
     """Score ``model`` on ``examples`` (all multiple choice, or all generation).
@@ -73,6 +74,7 @@ def evaluate(
         max_new_tokens, stop: generation only; see ``fedmkt.evaluation.generation``.
         prefix_cache: multiple choice only; see ``score_multiple_choice``.
         seed: seed of the bootstrap resampling.
+        n_bootstrap: bootstrap resamples for the 95% intervals.
         progress: called with the number of examples finished, after each batch.
 
     Raises:
@@ -97,7 +99,7 @@ def evaluate(
             )
             metric = "acc"
             scores = [100.0 * a for a in mc.acc]
-            norm, norm_low, norm_high = _summary([100.0 * a for a in mc.acc_norm], seed)
+            norm, norm_low, norm_high = _summary([100.0 * a for a in mc.acc_norm], seed, n_bootstrap)
             extra = {"acc_norm": norm, "acc_norm_ci_low": norm_low, "acc_norm_ci_high": norm_high}
             predictions = [ex.choices[p] for ex, p in zip(examples, mc.pred, strict=True)]
         else:
@@ -108,7 +110,7 @@ def evaluate(
             metric, scores, extra, predictions = "rougeL", gen.rouge_l, {}, gen.predictions
     finally:
         model.train(was_training)
-    value, low, high = _summary(scores, seed)
+    value, low, high = _summary(scores, seed, n_bootstrap)
     return EvalResult(
         metric=metric, value=value, n=len(scores), ci_low=low, ci_high=high, extra=extra,
         scores=scores, predictions=predictions, uids=[ex.uid for ex in examples],

@@ -99,7 +99,8 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     """Only the tokenizer of ``name`` (vocabulary maps and alignment need no weights)."""
     if is_tiny_name(name):
         return build_tiny_tokenizer(parse_tiny_name(name).tokenizer)
-    source = _source(name)
+    folder = Path(name).expanduser()
+    source = folder if folder.is_dir() else _source(name)  # a tokenizer-only folder is enough here
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
     except OSError as err:
