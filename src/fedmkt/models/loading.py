@@ -103,6 +103,8 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     source = folder if folder.is_dir() else _source(name)  # a tokenizer-only folder is enough here
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
+    except ValueError as err:  # a folder whose files are not a tokenizer transformers can read
+        raise FedMKTError(f"{source}: no loadable tokenizer ({str(err).splitlines()[0]})") from None
     except OSError as err:
         if isinstance(source, Path):
             raise FedMKTError(f"model folder {source}: cannot load its tokenizer ({err})") from None
@@ -123,8 +125,8 @@ def load_model_and_tokenizer(
     if is_tiny_name(name):
         model, tokenizer = build_tiny_model(name, seed=seed, dtype=torch_dtype)
         return model.to(dev).eval(), tokenizer
+    source = _source(name)  # checks a folder is a model folder before reading its tokenizer
     tokenizer = load_tokenizer(name)
-    source = _source(name)
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
     except OSError as err:
