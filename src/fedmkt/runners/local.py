@@ -101,14 +101,11 @@ def run_experiment(
         plot_methods(rows, metric, run_dir / "plots" / f"methods_{metric}.png")
         plot_rounds(rows, metric, run_dir / "plots" / f"rounds_{metric}.png")
     seconds = time.perf_counter() - start
-    report = render_report(
-        rows,
-        f"{config.name}: {config.task} ({ctx.scenario})",
-        notes=[f"run folder: {run_dir}", f"wall time: {seconds:.0f} s", f"seed: {config.seed}"],
-    )
+    report = render_report(rows, f"{config.name}: {config.task} ({ctx.scenario})")
     comm = render_comm_table(CommLedger(run_dir / "comm.jsonl").read(), _reference_sizes(log))
     if comm:
         report += "\n## Communication (bytes per round, all clients together)\n\n" + comm + "\n"
+    report += f"\n- run folder: {run_dir}\n- wall time: {seconds:.0f} s\n- seed: {config.seed}\n"
     atomic_write_text(run_dir / "results.md", report)
     log.write("run_end", seconds=round(seconds, 3))
     console.print(Markdown(report))
