@@ -59,6 +59,14 @@ def plot_rounds(rows: list[ResultRow], metric: str, path: Path) -> Path | None:
     for key in sorted({(r.method, r.participant) for r in picked}):
         series = sorted((r for r in picked if (r.method, r.participant) == key), key=lambda r: r.round)
         ax.plot([r.round for r in series], [r.value for r in series], marker="o", label=f"{key[0]} / {key[1]}")
+    zero_shot = {(r.method, r.model): r.value for r in rows if r.metric == metric and r.method in ("LLM-ZS", "SLM-ZS")}
+    for (method, model), value in sorted(zero_shot.items()):
+        ax.axhline(value, linestyle="--", linewidth=1, color="grey")
+        ax.annotate(f"{method} ({model})", (ax.get_xlim()[0], value), fontsize=7, color="grey", va="bottom")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"{picked[0].task}: {metric} after each round (dashed: zero-shot)")
     ax.set_xlabel("round")
     ax.set_ylabel(f"{metric} (%)")
     ax.legend(fontsize=8)
