@@ -65,6 +65,16 @@ def test_metrics_and_comm_ledger_record_each_phase_and_message(heterogeneous_run
     assert all(c["bytes"] > 0 for c in comm)
     report = (run_dir / "results.md").read_text()
     assert "## Communication" in report and "LoRA adapter of tiny-gpt2-bpe" in report
+    rounds = [e for e in events if e["event"] == "round_end"]
+    assert [e["round"] for e in rounds] == [1, 2]
+    for e in rounds:
+        parts = e["breakdown"]
+        assert {"model_compute", "alignment", "selection", "serialisation", "deserialisation_validation",
+                "disk_io"} <= set(parts)
+        assert 0.0 <= e["overhead_share"] < 1.0
+        assert abs(sum(parts.values()) - e["seconds"]) <= 0.01 * e["seconds"] + 0.01
+        assert e["overhead_share"] == pytest.approx(1 - parts["model_compute"] / e["seconds"], abs=2e-3)
+    assert "## Time per round" in report
 
 
 def test_resume_skips_finished_phases(tmp_path):

@@ -52,3 +52,19 @@ def render_comm_table(records: list[dict], references: dict[str, int]) -> str:
     for name, nbytes in references.items():
         lines.append(f"| {name} | {nbytes:,} | {nbytes / 2**20:.2f} |")
     return "\n".join(lines)
+
+
+def render_round_times(events: list[dict]) -> str:
+    """Markdown: each round's wall time split into model compute and everything else."""
+    rounds = [e for e in events if e.get("event") == "round_end" and "breakdown" in e]
+    if not rounds:
+        return ""
+    lines = ["| Phase | Round | Wall (s) | Model compute (s) | Overhead share | Largest overhead |",
+             "|---|---:|---:|---:|---:|---|"]
+    for e in rounds:
+        parts = dict(e["breakdown"])
+        compute = parts.pop("model_compute", 0.0)
+        top = max(parts.items(), key=lambda kv: kv[1], default=("-", 0.0))
+        lines.append(f"| {e['phase']} | {e['round']} | {e['seconds']:.1f} | {compute:.1f} | "
+                     f"{100 * e['overhead_share']:.1f}% | {top[0]} {top[1]:.3f} s |")
+    return "\n".join(lines)

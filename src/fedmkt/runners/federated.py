@@ -25,6 +25,16 @@ from fedmkt.runners.progress import TrainingBar
 from fedmkt.training.loop import TrainArgs
 from fedmkt.training.sft import sft_loss
 
+_TIMING_BUCKETS = {
+    "seconds": "model_compute",  # a training phase (PhaseReport)
+    "compute_seconds": "model_compute",  # forward passes over the public set (MessageReport)
+    "encode_seconds": "serialisation",
+    "decode_seconds": "deserialisation_validation",
+    "align_seconds": "alignment",
+    "select_seconds": "selection",
+}
+"""Which core-report timing goes into which slice of a round's wall time."""
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -78,10 +88,17 @@ class FederatedPhase:
         self.variant = variant
         self.cfg = ctx.config
         self.ledger = CommLedger(ctx.run_dir / "comm.jsonl")
+        self.timings: dict[str, float] = {}
 
     def log(self, event: str, report=None, **fields) -> None:
-        """One metrics.jsonl line: the phase, then a core report's fields, then ``fields``."""
+        """One metrics.jsonl line: the phase, then a core report's fields, then ``fields``.
+
+        Also adds the report's timings to the round's breakdown (model compute vs overhead).
+        """
         merged = dict(report.to_dict()) if report is not None else {}
+        for key, bucket in _TIMING_BUCKETS.items():
+            if isinstance(merged.get(key), (int, float)):
+                self.timings[bucket] = self.timings.get(bucket, 0.0) + float(merged[key])
         if "phase" in merged:  # a core report's own phase ("private", "public") is the data it trained on
             merged["data"] = merged.pop("phase")
         self.ctx.log.write(event, **{"phase": self.variant.phase, **merged, **fields})
@@ -115,10 +132,18 @@ class FederatedPhase:
         rows: list[ResultRow] = []
         for round_ in range(1, cfg.fedmkt.rounds + 1):
             start = time.perf_counter()
+            self.timings = {}
             self.log("round_start", round=round_)
             self._round(round_, server, clients)
-            self.log("round_end", round=round_, seconds=round(time.perf_counter() - start, 3))
+            saved = time.perf_counter()
             self._save(round_, server, clients)
+            self.timings["disk_io"] = time.perf_counter() - saved
+            wall = time.perf_counter() - start
+            self.timings["other"] = max(wall - sum(self.timings.values()), 0.0)  # glue, batching, logging
+            overhead = wall - self.timings.get("model_compute", 0.0)
+            self.log("round_end", round=round_, seconds=round(wall, 3),
+                     breakdown={k: round(v, 4) for k, v in sorted(self.timings.items())},
+                     overhead_share=round(overhead / wall, 4) if wall else 0.0)
             if _should_score(round_, cfg.fedmkt.rounds, cfg.fedmkt.eval_every):
                 rows += self._score(round_, server, clients)
         return rows
@@ -165,7 +190,9 @@ class FederatedPhase:
                 self.log("client_train", report, round=round_)
         if self.variant.fedavg:
             report = fedavg_clients(clients)
-            self.log("fedavg", report, round=round_)
+            self.log("fedavg", round=round_, clients=report.clients, weights=report.weights,
+                     fedavg_seconds=report.seconds)
+            self.timings["fedavg"] = self.timings.get("fedavg", 0.0) + report.seconds
             adapter = parameter_bytes(clients[0].model, trainable_only=True)
             for client in clients:
                 for sender, receiver in ((client.name, "server"), ("server", client.name)):

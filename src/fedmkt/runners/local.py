@@ -22,7 +22,7 @@ from transformers.utils import logging as hf_logging
 
 from fedmkt.config import ExperimentConfig, dump_config, dump_configs
 from fedmkt.io import atomic_write_text
-from fedmkt.report.comm import CommLedger, render_comm_table
+from fedmkt.report.comm import CommLedger, render_comm_table, render_round_times
 from fedmkt.report.events import EventLog
 from fedmkt.report.plots import plot_methods, plot_rounds
 from fedmkt.report.results import ResultRow, write_results
@@ -120,6 +120,11 @@ def run_experiment(
     comm = render_comm_table(CommLedger(run_dir / "comm.jsonl").read(), _reference_sizes(log))
     if comm:
         report += "\n## Communication (bytes per round, all clients together)\n\n" + comm + "\n"
+    times = render_round_times(log.read())
+    if times:
+        report += ("\n## Time per round\n\nOverhead is everything but forward and backward passes: "
+                   "(de)serialisation, validation, alignment, selection, FedAvg, writing adapters and glue "
+                   "(other). Scoring is not part of a round.\n\n" + times + "\n")
     report += f"\n- run folder: {run_dir}\n- wall time: {seconds:.0f} s\n- seed: {config.seed}\n"
     atomic_write_text(run_dir / "results.md", report)
     log.write("run_end", seconds=round(seconds, 3))
