@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fedmkt.core.alignment import AlignedTopK
-from fedmkt.core.losses import sft_kd_loss, sparse_kd_loss
+from fedmkt.core.losses import sft_kd_loss, sparse_kd_from_logprobs, sparse_kd_loss
 from fedmkt.errors import FedMKTError
 from fedmkt.models.logits import selected_logits
 from fedmkt.training.batching import Batch
@@ -146,12 +146,18 @@ def make_kd_loss(
         targets_full = next_token_labels(batch["labels"])  # (batch, seq)
         positions = targets_full != IGNORE_INDEX  # (batch, seq)
         logits = selected_logits(model, batch["input_ids"], batch["attention_mask"], positions)  # (n, vocab)
-        sft = F.cross_entropy(logits.float(), targets_full[positions])
         ids, probs, weights = _batch_targets(targets_by_index, batch["index"], positions.sum(dim=1).tolist())
         device = logits.device
-        kd = sparse_kd_loss(
-            logits, ids.to(device), probs.to(device), temperature=temperature, weights=weights.to(device)
-        )
+        if temperature == 1.0:  # one log-softmax serves both losses: one (n, vocab) tensor kept for backward
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            sft = F.nll_loss(logp, targets_full[positions])
+            per_position = sparse_kd_from_logprobs(logp, ids.to(device), probs.to(device))
+            kd = (per_position * weights.to(device)).mean() if per_position.numel() else logp.sum() * 0.0
+        else:
+            sft = F.cross_entropy(logits.float(), targets_full[positions])
+            kd = sparse_kd_loss(
+                logits, ids.to(device), probs.to(device), temperature=temperature, weights=weights.to(device)
+            )
         loss = sft_kd_loss(sft, kd, kd_weight)
         share = float((weights > 0).float().mean()) if weights.numel() else 0.0
         return loss, {"sft_loss": float(sft.detach()), "kd_loss": float(kd.detach()), "kd_positions": share}

@@ -62,15 +62,28 @@ def sparse_kd_per_position(
         )
     if not temperature > 0:
         raise FedMKTError(f"sparse_kd: temperature must be > 0, got {temperature}")
-    scaled = student_logits.float() / temperature  # (n, vocab)
-    log_norm = torch.logsumexp(scaled, dim=-1, keepdim=True)  # (n, 1)
-    ids = teacher_ids.to(device=scaled.device, dtype=torch.long)
-    student_logp = scaled.gather(-1, ids) - log_norm  # (n, k)
-    q = teacher_probs.detach().to(scaled.device).float().clamp_min(0.0)
+    scaled = student_logits.float()  # (n, vocab); no copy when already float32
+    if temperature != 1.0:
+        scaled = scaled / temperature
+    return sparse_kd_from_logprobs(torch.log_softmax(scaled, dim=-1), teacher_ids, teacher_probs,
+                                   temperature=temperature)
+
+
+def sparse_kd_from_logprobs(
+    student_logp: Tensor, teacher_ids: Tensor, teacher_probs: Tensor, *, temperature: float = 1.0
+) -> Tensor:
+    """:func:`sparse_kd_per_position` from the student's (tempered) log-softmax ``(n, vocab)``.
+
+    Lets a caller that already holds the log-softmax for its SFT loss share it: one ``(n, vocab)``
+    tensor kept for backward instead of one per loss (Gemma's rows are 262,144 wide).
+    """
+    ids = teacher_ids.to(device=student_logp.device, dtype=torch.long)
+    picked = student_logp.gather(-1, ids)  # (n, k)
+    q = teacher_probs.detach().to(student_logp.device).float().clamp_min(0.0)
     if temperature != 1.0:
         q = q.pow(1.0 / temperature)
     q = q / q.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)  # (n, k)
-    return -(q * student_logp).sum(dim=-1) * temperature**2
+    return -(q * picked).sum(dim=-1) * temperature**2
 
 
 def sparse_kd_loss(
