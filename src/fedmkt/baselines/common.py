@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from fedmkt.config import ParticipantConfig
+from fedmkt.core.participant import Participant
 from fedmkt.data.example import Example
 from fedmkt.evaluation import evaluate
 from fedmkt.models.loading import load_model_and_tokenizer
@@ -13,9 +14,7 @@ from fedmkt.models.lora import attach_lora, save_adapter
 from fedmkt.report.results import ResultRow
 from fedmkt.runners.context import RunContext
 from fedmkt.runners.progress import TrainingBar
-from fedmkt.training.batching import BucketedBatches
-from fedmkt.training.encode import encode_examples
-from fedmkt.training.loop import TrainArgs, train
+from fedmkt.training.loop import TrainArgs
 from fedmkt.training.sft import sft_loss
 
 
@@ -36,24 +35,32 @@ def train_args(participant: ParticipantConfig, seed: int) -> TrainArgs:
     )
 
 
+def attach_participant_lora(model, participant: ParticipantConfig):
+    """A fresh LoRA adapter with the participant's settings (the only trainable weights)."""
+    lora = participant.lora
+    return attach_lora(model, r=lora.r, alpha=lora.alpha, dropout=lora.dropout, target_modules=lora.target_modules)
+
+
 def finetune(
     ctx: RunContext, participant: ParticipantConfig, model, tokenizer, examples: list[Example],
     method: str, adapter_dir: Path,
 ):
-    """Attach a fresh LoRA adapter, SFT it on ``examples``, save it; returns the peft model."""
-    lora = participant.lora
-    model = attach_lora(model, r=lora.r, alpha=lora.alpha, dropout=lora.dropout, target_modules=lora.target_modules)
+    """Attach a fresh LoRA adapter, SFT it on ``examples``, save it; returns the peft model.
+
+    Training goes through the same `Participant.train` as the federated roles.
+    """
+    model = attach_participant_lora(model, participant)
     args = train_args(participant, ctx.config.seed)
-    encoded = encode_examples(tokenizer, examples, args.max_length)
-    batches = BucketedBatches(encoded, args.batch_size, tokenizer.pad_token_id, seed=args.seed)
+    trainer = Participant(participant.name, model, tokenizer, [], args.max_length)
     phase = f"{method}/{participant.name}"
 
     def log_step(record: dict) -> None:
-        ctx.log.write("train_step", phase=phase, **record)
+        ctx.log.write("train_step", **{**record, "data": record.get("phase"), "phase": phase})
 
-    stats = train(model, batches, sft_loss, args, progress=TrainingBar(ctx.board, f"train {phase}"), log=log_step)
-    ctx.log.write("train_end", phase=phase, steps=stats.steps, tokens=stats.tokens,
-                  seconds=round(stats.seconds, 3), mean_loss=stats.mean_loss)
+    report = trainer.train(trainer.encode(examples), sft_loss, args, "private",
+                           progress=TrainingBar(ctx.board, f"train {phase}"), log=log_step)
+    ctx.log.write("train_end", phase=phase, steps=report.steps, tokens=report.tokens,
+                  seconds=round(report.seconds, 3), mean_loss=report.mean_loss)
     save_adapter(model, adapter_dir)
     return model
 

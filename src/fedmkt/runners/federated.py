@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from fedmkt.baselines.common import load_participant, score, train_args
+from fedmkt.baselines.common import attach_participant_lora, load_participant, score, train_args
 from fedmkt.config import ParticipantConfig
 from fedmkt.core.client import Client
 from fedmkt.core.fedavg import fedavg_clients
 from fedmkt.core.participant import Participant
 from fedmkt.core.reports import PhaseReport
 from fedmkt.core.server import Server
-from fedmkt.models.lora import attach_lora, save_adapter
+from fedmkt.models.lora import save_adapter
 from fedmkt.report.comm import CommLedger, parameter_bytes
 from fedmkt.report.results import ResultRow
 from fedmkt.runners.context import RunContext
@@ -66,9 +66,7 @@ def variants_for(methods: list[str]) -> list[Variant]:
 
 def _with_lora(ctx: RunContext, participant: ParticipantConfig):
     model, tokenizer = load_participant(ctx, participant)
-    lora = participant.lora
-    model = attach_lora(model, r=lora.r, alpha=lora.alpha, dropout=lora.dropout, target_modules=lora.target_modules)
-    return model, tokenizer
+    return attach_participant_lora(model, participant), tokenizer
 
 
 def _round_args(participant: ParticipantConfig, seed: int, round_: int) -> TrainArgs:
