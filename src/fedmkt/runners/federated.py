@@ -139,9 +139,9 @@ class FederatedPhase:
             wall = time.perf_counter() - start
             self.timings["other"] = max(wall - sum(self.timings.values()), 0.0)  # glue, batching, logging
             overhead = wall - self.timings.get("model_compute", 0.0)
-            self.log("round_end", round=round_, seconds=round(wall, 3),
-                     breakdown={k: round(v, 4) for k, v in sorted(self.timings.items())},
-                     overhead_share=round(overhead / wall, 4) if wall else 0.0)
+            # unrounded, so the parts add up to the wall time and the share follows from them exactly
+            self.log("round_end", round=round_, seconds=wall, breakdown=dict(sorted(self.timings.items())),
+                     overhead_share=overhead / wall if wall else 0.0)
             if _should_score(round_, cfg.fedmkt.rounds, cfg.fedmkt.eval_every):
                 rows += self._score(round_, server, clients)
         return rows
