@@ -74,3 +74,10 @@ def test_run_writes_results(tmp_path):
         ["scenario", "method", "model", "role", "participant", "task", "metric", "value", "n", "ci_low", "ci_high",
          "round"]))}
     assert "SLM-ZS" in result.stdout
+
+
+def test_the_cli_starts_without_importing_torch():
+    """`fedmkt --help` must be instant: torch and transformers load only inside the commands that need them."""
+    code = "import sys, fedmkt.cli; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

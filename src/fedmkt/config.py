@@ -127,6 +127,9 @@ class RuntimeConfig(_Strict):
         "auto", description="auto: float32 on CPU, bfloat16 on GPUs that support it."
     )
     threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default).")
+    autocast: Literal["off", "bfloat16", "auto"] = Field(
+        "off", description="Mixed precision: bf16 matmuls, fp32 weights and losses (auto: where the hardware has bf16)."
+    )
 
 
 class ExperimentConfig(_Strict):

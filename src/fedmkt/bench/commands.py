@@ -10,9 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fedmkt.bench.align import bench_align
-from fedmkt.bench.comm import bench_comm
-from fedmkt.config import load_configs, load_preset
 from fedmkt.errors import FedMKTError
 
 app = typer.Typer(no_args_is_help=True, help="Benchmarks: alignment, communication, training step, scoring.")
@@ -40,6 +37,8 @@ def align(
     as_json: JsonOption = False,
 ) -> None:
     """Vocabulary maps from an empty cache, then cold and warm alignment of N samples, both ways."""
+    from fedmkt.bench.align import bench_align
+
     console = Console()
     r = bench_align(model_a, model_b, task=task, n=n, top_k=top_k, max_length=max_length, workers=workers)
     table = Table("", "map s", "cold s", "cold /s", "warm s", "warm /s", "hit ms", "exact/edit", "matched",
@@ -66,6 +65,9 @@ def comm(
     as_json: JsonOption = False,
 ) -> None:
     """Bytes per round of our top-k messages vs LoRA, full model and FATE-LLM's pickled logits."""
+    from fedmkt.bench.comm import bench_comm
+    from fedmkt.config import load_configs, load_preset
+
     if (config is None) == (preset is None):
         raise FedMKTError("bench comm: give exactly one of --config or --preset")
     configs = load_configs(config) if config is not None else load_preset(preset or "")

@@ -1,4 +1,4 @@
-"""``fedmkt bench step`` and ``fedmkt bench eval``: the cost of KD in training, the savings of selected logits.
+"""``fedmkt bench step``, ``eval`` and ``precision``: the cost of KD, the savings of selected logits, bf16 autocast.
 
 Each prints a table and, with ``--json``, one JSON object as its last line (for scripts).
 """
@@ -12,12 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fedmkt.bench.eval import bench_eval
-from fedmkt.bench.step import bench_step
-from fedmkt.data.tasks import get_task
 from fedmkt.errors import FedMKTError
-from fedmkt.models.loading import load_model_and_tokenizer
-from fedmkt.models.lora import attach_lora
 
 app = typer.Typer(help="Benchmarks of a training step and of scoring.", no_args_is_help=True)
 
@@ -47,6 +42,10 @@ def step(
     as_json: JsonOpt = False,
 ) -> None:
     """One LoRA SFT optimizer step against one SFT+KD step on the same batch: time and peak memory."""
+    from fedmkt.bench.step import bench_step
+    from fedmkt.models.loading import load_model_and_tokenizer
+    from fedmkt.models.lora import attach_lora
+
     lm, tokenizer = load_model_and_tokenizer(model, device=device)
     lm = attach_lora(lm, r=8, alpha=16, dropout=0.0)
     result = bench_step(lm, tokenizer, model, batch=batch, seq=seq, top_k=top_k, repeats=repeats)
@@ -73,6 +72,10 @@ def eval_(
     as_json: JsonOpt = False,
 ) -> None:
     """Log-likelihood scoring with logits only at continuation positions against full-vocabulary logits."""
+    from fedmkt.bench.eval import bench_eval
+    from fedmkt.data.tasks import get_task
+    from fedmkt.models.loading import load_model_and_tokenizer
+
     examples = get_task(task).load("test")[:n]
     if not examples:
         raise FedMKTError(f"bench eval: task {task!r} has an empty test split")
@@ -89,6 +92,44 @@ def eval_(
     console = Console()
     console.print(f"[bold]{model}[/] on {task}: {result.n} questions; identical accuracy: "
                   f"{result.identical_accuracy}")
+    console.print(table)
+    if as_json:
+        print(json.dumps(result.as_dict()))
+
+
+@app.command()
+def precision(
+    model: ModelOpt,
+    n: Annotated[int, typer.Option(help="Questions to score in each precision.", min=1)] = 40,
+    batch: Annotated[int, typer.Option(help="Examples in the training batch.", min=1)] = 8,
+    seq: Annotated[int, typer.Option(help="Tokens per training example.", min=4)] = 128,
+    top_k: Annotated[int, typer.Option("--top-k", help="KD target ids per answer position.", min=1)] = 128,
+    repeats: Annotated[int, typer.Option(help="Timed steps per precision (median), after one warm-up.", min=1)] = 3,
+    device: DeviceOpt = "cpu",
+    as_json: JsonOpt = False,
+) -> None:
+    """fp32 against bf16 autocast: SFT+KD step time, scoring time, accuracy and agreement."""
+    from fedmkt.bench.precision import bench_precision
+    from fedmkt.bench.step import bench_task_name
+    from fedmkt.data.tasks import get_task
+    from fedmkt.models.loading import load_model_and_tokenizer
+    from fedmkt.models.lora import attach_lora
+
+    task = get_task(bench_task_name(model))
+    examples = task.load("test")[:n]
+    lm, tokenizer = load_model_and_tokenizer(model, device=device)
+    lm = attach_lora(lm, r=8, alpha=16, dropout=0.0)
+    result = bench_precision(lm, tokenizer, model, task.load("train"), examples, batch=batch, seq=seq,
+                             top_k=top_k, repeats=repeats)
+    table = Table("", "fp32", "bf16 autocast", "speed-up")
+    table.add_row("SFT+KD step seconds (median)", f"{result.step_seconds_fp32:.3f}",
+                  f"{result.step_seconds_autocast:.3f}", _fmt(result.step_speedup))
+    table.add_row(f"scoring {result.n} questions, seconds", f"{result.eval_seconds_fp32:.3f}",
+                  f"{result.eval_seconds_autocast:.3f}", _fmt(result.eval_speedup))
+    table.add_row("accuracy %", f"{result.accuracy_fp32:.1f}", f"{result.accuracy_autocast:.1f}", "")
+    console = Console()
+    console.print(f"[bold]{model}[/]: batch {result.batch} x {result.seq} tokens, top-{result.top_k}; "
+                  f"same choice on {result.prediction_agreement:.1f}% of questions")
     console.print(table)
     if as_json:
         print(json.dumps(result.as_dict()))

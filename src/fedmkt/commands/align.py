@@ -11,20 +11,21 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from fedmkt.core.alignment import TokenSurfaces, VocabMap, cached_vocab_map, token_surfaces
-from fedmkt.core.alignment.vocab_map import EDIT, EXACT
-from fedmkt.models.loading import load_tokenizer
+if TYPE_CHECKING:
+    from fedmkt.core.alignment import TokenSurfaces, VocabMap
 
 
 def sample_ids(vocab_map: VocabMap, count: int) -> list[int]:
     """Evenly spaced source ids, half exact matches and half edit-distance matches (deterministic)."""
+    from fedmkt.core.alignment.vocab_map import EDIT, EXACT
+
     picked: list[int] = []
     for kind, share in ((EXACT, count - count // 2), (EDIT, count // 2)):
         ids = np.flatnonzero(vocab_map.kind == kind)
@@ -56,6 +57,9 @@ def align(
     workers: Annotated[int, typer.Option(help="Threads for the edit-distance search (-1: all cores).")] = -1,
 ) -> None:
     """Build or load the A -> B vocabulary map and print its coverage and a sample."""
+    from fedmkt.core.alignment import cached_vocab_map, token_surfaces
+    from fedmkt.models.loading import load_tokenizer
+
     console = Console()
     source = token_surfaces(load_tokenizer(model_a))
     target = token_surfaces(load_tokenizer(model_b))
