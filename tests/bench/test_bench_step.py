@@ -31,7 +31,8 @@ def test_step_command_prints_json_last():
     assert figures["batch"] == 3 and figures["top_k"] == 8 and figures["seq"] <= 40
     assert figures["sft_seconds"] > 0 and figures["kd_seconds"] > 0
     assert figures["time_ratio"] == pytest.approx(figures["kd_seconds"] / figures["sft_seconds"])
-    assert figures["memory_kind"] == "cpu_rss_sampled"
+    assert figures["memory_kind"] == "tensors_exact"
+    assert figures["sft_peak_bytes"] > 0 and figures["kd_peak_bytes"] > 0
 
 
 def test_batch_is_cut_to_seq_and_targets_cover_every_answer_position():

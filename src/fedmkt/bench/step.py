@@ -6,12 +6,14 @@ but valid: distinct ids below the vocabulary size, descending probabilities), ``
 0.1. Each variant runs one warm-up step, then ``repeats`` timed steps; the figure is the
 median. The targets for the design are ``time ratio <= 1.15`` and ``memory ratio <= 1.10``.
 
-Peak memory (:class:`PeakMemory`): on CUDA, ``torch.cuda.max_memory_allocated`` during the
-step minus what was allocated before it (tensors only, exact). On CPU, torch has no allocator
-statistics, so a background thread samples the process's resident set size (psutil) every
-millisecond and the figure is the highest RSS seen minus the RSS before the step: the step's
-working set as the OS sees it (activations, gradients, logits), sampled, so very short-lived
-peaks can be missed and glibc's caching can hide reuse. Compare ratios, not absolute bytes.
+Peak memory is exact, on CPU as on GPU: one more (untimed) step of each variant runs under
+:class:`~fedmkt.bench.tensor_memory.TensorMemory`, which counts the bytes of every tensor the
+step's ops create (forward, backward, optimizer) and the peak of those alive at once. It is
+measured apart from the timed steps because watching every op slows them.
+
+:class:`PeakMemory` (sampled resident set size on CPU, ``max_memory_allocated`` on CUDA) is
+what ``fedmkt bench eval`` uses: on CPU it sees the allocator's caching and misses short peaks,
+so compare its ratios, not its bytes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from fedmkt.bench.tensor_memory import TensorMemory
 from fedmkt.core.kd_training import KDTargets, make_kd_loss
 from fedmkt.data.example import Example
 from fedmkt.data.tasks import get_task
@@ -149,30 +152,37 @@ def random_kd_targets(batch: Batch, vocab_size: int, top_k: int, seed: int = 0) 
 
 @dataclass(frozen=True)
 class StepTiming:
-    """Median seconds of the timed steps and the largest peak memory (bytes) among them."""
+    """Median seconds of the timed steps and the exact peak tensor memory (bytes) of one step."""
 
     seconds: float
     peak_bytes: int
 
 
 def _one_step(model: nn.Module, batch: Batch, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
-              device: torch.device) -> tuple[float, int]:
-    """Seconds and peak memory of one optimizer step (zero_grad, forward, backward, AdamW step)."""
-    with PeakMemory(device) as memory:
-        start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        loss, _ = loss_fn(model, batch)
-        loss.backward()
-        optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        elapsed = time.perf_counter() - start
+              device: torch.device) -> float:
+    """Seconds of one optimizer step (zero_grad, forward, backward, AdamW step)."""
+    start = time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
-    return elapsed, memory.peak
+    loss, _ = loss_fn(model, batch)
+    loss.backward()
+    optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elapsed = time.perf_counter() - start
+    optimizer.zero_grad(set_to_none=True)
+    return elapsed
+
+
+def _step_memory(model: nn.Module, batch: Batch, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
+                 device: torch.device) -> int:
+    """Exact peak bytes of tensors one optimizer step creates (``TensorMemory``)."""
+    with TensorMemory() as memory:
+        _one_step(model, batch, loss_fn, optimizer, device)
+    return memory.peak
 
 
 def time_steps(model: nn.Module, batch: Batch, loss_fns: Sequence[LossFn], *, repeats: int) -> list[StepTiming]:
-    """Per loss function: one warm-up optimizer step, then ``repeats`` timed ones.
+    """Per loss function: one warm-up optimizer step, ``repeats`` timed ones, one measuring memory.
 
     Each loss function has its own AdamW (state created in its warm-up). The timed steps are
     interleaved (``a, b, a, b, ...``) so drift of the machine (thermal, other processes,
@@ -183,11 +193,12 @@ def time_steps(model: nn.Module, batch: Batch, loss_fns: Sequence[LossFn], *, re
     optimizers = [build_optimizer(model, lr=1e-5, weight_decay=0.0, betas=(0.9, 0.95)) for _ in loss_fns]
     for loss_fn, optimizer in zip(loss_fns, optimizers, strict=True):
         _one_step(model, batch, loss_fn, optimizer, device)  # warm-up: lazy init, optimizer state
-    runs: list[list[tuple[float, int]]] = [[] for _ in loss_fns]
+    runs: list[list[float]] = [[] for _ in loss_fns]
     for _ in range(repeats):
         for run, loss_fn, optimizer in zip(runs, loss_fns, optimizers, strict=True):
             run.append(_one_step(model, batch, loss_fn, optimizer, device))
-    return [StepTiming(statistics.median(s for s, _ in run), max(p for _, p in run)) for run in runs]
+    peaks = [_step_memory(model, batch, f, o, device) for f, o in zip(loss_fns, optimizers, strict=True)]
+    return [StepTiming(statistics.median(run), peak) for run, peak in zip(runs, peaks, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -228,11 +239,10 @@ def bench_step(
     targets = random_kd_targets(data, vocab, top_k, seed)
     model.train()
     sft, kd = time_steps(model, data, [sft_loss, make_kd_loss(targets, KD_WEIGHT)], repeats=repeats)
-    device = next(model.parameters()).device
     return StepBench(
         model=model_name, task=task, batch=batch, seq=int(data["input_ids"].shape[1]), top_k=top_k,
         answer_positions=int((next_token_labels(data["labels"]) != IGNORE_INDEX).sum()),
         sft_seconds=sft.seconds, kd_seconds=kd.seconds, time_ratio=ratio(kd.seconds, sft.seconds),
         sft_peak_bytes=sft.peak_bytes, kd_peak_bytes=kd.peak_bytes,
-        memory_ratio=ratio(kd.peak_bytes, sft.peak_bytes), memory_kind=PeakMemory(device).kind,
+        memory_ratio=ratio(kd.peak_bytes, sft.peak_bytes), memory_kind=TensorMemory.kind,
     )

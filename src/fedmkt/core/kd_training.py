@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fedmkt.core.alignment import AlignedTopK
-from fedmkt.core.losses import sft_kd_loss, sparse_kd_from_logprobs, sparse_kd_loss
+from fedmkt.core.losses import sft_kd_loss, sparse_kd_loss
 from fedmkt.errors import FedMKTError
 from fedmkt.models.logits import selected_logits
 from fedmkt.training.batching import Batch
@@ -120,6 +120,35 @@ def _batch_targets(
     return torch.cat(ids), torch.cat(probs), torch.cat(weights)
 
 
+def _fused_sft_kd(
+    logits: Tensor, labels: Tensor, ids: Tensor, probs: Tensor, weights: Tensor, kd_weight: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """SFT, KD and ``(1 - lambda) * SFT + lambda * KD`` at temperature 1, from ONE gather.
+
+    Both losses are cross-entropies against sparse targets on the same log-softmax: the label
+    (weight ``1 - lambda``) and the teacher's top-k (weights ``lambda * w * q``). Gathering them
+    together means backward builds one ``(n, vocab)`` gradient, exactly as plain SFT does;
+    separate ``nll_loss`` and ``gather`` calls would each build one and then add them (Gemma's
+    rows are 262,144 wide, so that was the KD step's extra memory).
+
+    Shapes: ``logits (n, vocab)``, ``labels (n,)``, ``ids``/``probs`` ``(n, k)``, ``weights (n,)``.
+    Returns the SFT and KD values (detached, for metrics) and the loss (with gradient).
+    """
+    logp = torch.log_softmax(logits.float(), dim=-1)  # (n, vocab): the one tensor kept for backward
+    if logp.shape[0] == 0:
+        zero = logp.sum() * 0.0
+        return zero.detach(), zero.detach(), zero
+    q = probs.float().clamp_min(0.0)
+    q = q / q.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)  # (n, k)
+    picked = logp.gather(-1, torch.cat([labels[:, None], ids.long()], dim=-1))  # (n, 1 + k)
+    coef = torch.cat([torch.full_like(q[:, :1], 1.0 - kd_weight), kd_weight * weights.float()[:, None] * q], dim=-1)
+    loss = -(coef * picked).sum(dim=-1).mean()
+    with torch.no_grad():
+        sft = -picked[:, 0].mean()
+        kd = (-(q * picked[:, 1:]).sum(dim=-1) * weights.float()).mean()
+    return sft, kd, loss
+
+
 def make_kd_loss(
     targets_by_index: Mapping[int, KDTargets], kd_weight: float, temperature: float = 1.0
 ) -> LossFn:
@@ -148,17 +177,15 @@ def make_kd_loss(
         logits = selected_logits(model, batch["input_ids"], batch["attention_mask"], positions)  # (n, vocab)
         ids, probs, weights = _batch_targets(targets_by_index, batch["index"], positions.sum(dim=1).tolist())
         device = logits.device
-        if temperature == 1.0:  # one log-softmax serves both losses: one (n, vocab) tensor kept for backward
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            sft = F.nll_loss(logp, targets_full[positions])
-            per_position = sparse_kd_from_logprobs(logp, ids.to(device), probs.to(device))
-            kd = (per_position * weights.to(device)).mean() if per_position.numel() else logp.sum() * 0.0
+        if temperature == 1.0:
+            sft, kd, loss = _fused_sft_kd(logits, targets_full[positions], ids.to(device), probs.to(device),
+                                          weights.to(device), kd_weight)
         else:
             sft = F.cross_entropy(logits.float(), targets_full[positions])
             kd = sparse_kd_loss(
                 logits, ids.to(device), probs.to(device), temperature=temperature, weights=weights.to(device)
             )
-        loss = sft_kd_loss(sft, kd, kd_weight)
+            loss = sft_kd_loss(sft, kd, kd_weight)
         share = float((weights > 0).float().mean()) if weights.numel() else 0.0
         return loss, {"sft_loss": float(sft.detach()), "kd_loss": float(kd.detach()), "kd_positions": share}
 
