@@ -140,7 +140,9 @@ class ExperimentConfig(_Strict):
 
     name: str = Field("experiment", description="Shown in tables and the run folder.")
     seed: int = Field(0, description="Seeds the data split, LoRA init, shuffling and bootstrap.")
-    task: str = Field(..., description="Task name (see `fedmkt tasks`).")
+    task: str = Field(
+        ..., description="Task name (see `fedmkt tasks`), or a .jsonl file / folder of your own data (docs/data.md)."
+    )
     server: ParticipantConfig
     clients: list[ParticipantConfig] = Field(..., min_length=1)
     data: DataConfig = Field(default_factory=DataConfig)
@@ -150,6 +152,19 @@ class ExperimentConfig(_Strict):
     methods: list[str] | None = Field(
         None, description="Methods to run (default: every method that fits the scenario, see default_methods)."
     )
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, v: str) -> str:
+        from fedmkt.data.tasks import task_names  # the registry reads no data
+        from fedmkt.data.tasks.local import looks_like_path
+
+        if looks_like_path(v) or v in task_names():
+            return v
+        hint = difflib.get_close_matches(v, task_names(), n=1)
+        extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise ValueError(f"unknown task '{v}'{extra}; expected a task of `fedmkt tasks` or a path to your own "
+                         f"data (./data.jsonl, ./folder/; docs/data.md)")
 
     @field_validator("methods")
     @classmethod
@@ -283,9 +298,31 @@ def _read(path: Path) -> str:
         raise FedMKTError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
 
 
+def _resolve_task_path(config: ExperimentConfig, path: Path) -> None:
+    """A ``task:`` that is a dataset path becomes absolute, relative to the config file's folder.
+
+    So a config and its data can move together, and the run folder's resolved ``config.yaml``
+    (what ``--resume`` reads) still finds the data.
+    """
+    from fedmkt.data.tasks.local import looks_like_path, resolve_task_path  # only for path-like tasks
+
+    if looks_like_path(config.task):
+        resolved = resolve_task_path(config.task, path.parent)
+        if not resolved.exists():
+            raise FedMKTError(f"{path}: 'task': dataset not found at {resolved} (a relative path is taken from "
+                              f"the config file's folder); expected a .jsonl file or a folder holding train.jsonl")
+        config.task = str(resolved)
+
+
 def load_configs(path: Path) -> list[ExperimentConfig]:
-    """Read and validate a YAML file of one experiment or a suite (``---``-separated documents)."""
-    return parse_configs(_read(path), str(path))
+    """Read and validate a YAML file of one experiment or a suite (``---``-separated documents).
+
+    A dataset path given as ``task:`` is resolved relative to the file (see ``fedmkt.data.tasks.local``).
+    """
+    configs = parse_configs(_read(path), str(path))
+    for config in configs:
+        _resolve_task_path(config, path)
+    return configs
 
 
 def load_config(path: Path) -> ExperimentConfig:

@@ -359,3 +359,68 @@ def test_bytes_per_sample_for_k128_and_three_answer_positions():
         f"vocab 262144 -> {sizes[BIG_VOCAB]:.0f}"
     )
     assert sizes[SMALL_VOCAB] < sizes[BIG_VOCAB]
+
+
+def _wire(tensors, uids=("a", "b"), vocab=SMALL_VOCAB, top_k=2, **header):
+    head = {"schema_version": SCHEMA_VERSION, "sender": "client-1", "round": 0, "vocab_size": vocab,
+            "top_k": top_k, "uids": list(uids)} | header
+    return _raw(tensors, head)
+
+
+def _good_wire(vocab=SMALL_VOCAB):
+    return {
+        "token_ids": np.array([[1, 2], [3, 4], [5, 6]], wire_id_dtype(vocab)),
+        "probs": np.full((3, 2), 0.25, np.float16),
+        "n_positions": np.array([2, 1], np.int32),
+        "nll": np.array([1.0, 2.0], np.float32),
+    }
+
+
+def test_hand_built_wire_messages_that_lie_about_their_types_or_sizes_are_rejected():
+    """What a malicious client can put on the wire without going through ``encode``."""
+    positions = {"a": 2, "b": 1}
+    kw = dict(expected_positions=positions, vocab_size=SMALL_VOCAB, top_k=2)
+    good = _good_wire()
+    receive(_wire(good), **kw)  # the control: a valid hand-built message passes
+    cases = [
+        ("ids wider than the vocabulary needs", good | {"token_ids": good["token_ids"].astype(np.int32)},
+         {}, "token_ids dtype int32, expected uint16"),
+        ("ids as floats", good | {"token_ids": good["token_ids"].astype(np.float32)}, {}, "token_ids dtype float32"),
+        ("probs in float32", good | {"probs": good["probs"].astype(np.float32)}, {}, "probs dtype float32"),
+        ("negative position count", good | {"n_positions": np.array([4, -1], np.int32)}, {}, "n_positions sum"),
+        ("nll in float16", good | {"nll": good["nll"].astype(np.float16)}, {}, "expected int32 / float32"),
+        ("extra tensor", good | {"private_ids": np.zeros(3, np.int32)}, {}, "tensors"),
+        ("duplicated uid on the wire", good, {"uids": ["a", "a"]}, "'a': duplicated uid"),
+        ("unknown uid on the wire", good, {"uids": ["a", "zz"]}, "'zz': unknown uid"),
+        ("a bool for the version", good, {"schema_version": True}, "schema_version True"),
+        ("a future schema version", good, {"schema_version": SCHEMA_VERSION + 1}, "schema_version"),
+        ("top_k it was not asked for", good, {"top_k": 3}, "top_k 3, expected"),
+    ]
+    for name, tensors, header, words in cases:
+        uids = header.pop("uids", ("a", "b"))
+        with pytest.raises(MessageRejected) as caught:
+            receive(_wire(tensors, uids, **header), **kw)
+        assert words in str(caught.value), (name, str(caught.value))
+        assert "\n" not in str(caught.value)
+
+
+def test_uint8_ids_out_of_a_tiny_vocabulary_are_rejected():
+    vocab = 200  # ids travel as uint8, which can hold up to 255
+    tensors = _good_wire(vocab) | {"token_ids": np.array([[1, 2], [3, 250], [5, 6]], np.uint8)}
+    with pytest.raises(MessageRejected, match=r"sample 'a': token_ids range \[1, 250\] outside \[0, 200\)"):
+        receive(_wire(tensors, vocab=vocab), expected_positions={"a": 2, "b": 1}, vocab_size=vocab, top_k=2)
+
+
+def test_a_message_bloated_with_made_up_uids_is_rejected_by_size_before_decoding():
+    positions = {f"pub/{i}": 2 for i in range(4)}
+    kw = dict(expected_positions=positions, vocab_size=SMALL_VOCAB, top_k=8)
+    fake = {f"fake/{i:06d}": 1 for i in range(5_000)}  # rows for samples the public set does not have
+    message, _ = _message(positions=positions | fake)
+    data = encode(message)
+    bound = max_message_bytes(positions, 8, SMALL_VOCAB)
+    assert len(data) > 10 * bound
+    with pytest.raises(MessageRejected, match=f"size {len(data)} bytes exceeds the bound {bound}"):
+        receive(data, **kw)
+    small_fake, _ = _message(positions=positions | {"fake/1": 1})  # within the size bound: caught by uid
+    with pytest.raises(MessageRejected, match="'fake/1': unknown uid"):
+        receive(encode(small_fake), **kw)

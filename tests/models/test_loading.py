@@ -72,3 +72,62 @@ def test_packaged_models_load_from_their_folders(name):
     with torch.no_grad():
         logits = model(input_ids=ids).logits
     assert logits.shape[-1] >= len(tok) - 64 and torch.isfinite(logits).all()
+
+
+def _saved_tiny(folder):
+    model, tok = build_tiny_model("tiny-gpt2-bpe", seed=0)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_broken_model_folders_are_one_line_errors(tmp_path):
+    """Each broken folder names itself and what is wrong; no transformers traceback leaks."""
+    import json
+    import shutil
+
+    good = _saved_tiny(tmp_path / "good")
+    cases = {}
+
+    def variant(name, change):
+        folder = tmp_path / name
+        shutil.copytree(good, folder)
+        change(folder)
+        cases[name] = folder
+
+    def drop_tokenizer(folder):
+        for f in ("tokenizer.json", "tokenizer_config.json"):
+            (folder / f).unlink()
+
+    def empty_vocabulary(folder):
+        spec = json.loads((folder / "tokenizer.json").read_text())
+        spec["model"]["vocab"], spec["model"]["merges"], spec["added_tokens"] = {}, [], []
+        (folder / "tokenizer.json").write_text(json.dumps(spec))
+
+    def no_model_type(folder):
+        config = json.loads((folder / "config.json").read_text())
+        del config["model_type"]
+        (folder / "config.json").write_text(json.dumps(config))
+
+    variant("notok", drop_tokenizer)
+    variant("emptyvocab", empty_vocabulary)
+    variant("badjson", lambda f: (f / "config.json").write_text("{not json"))
+    variant("nomodeltype", no_model_type)
+    variant("badweights", lambda f: (f / "model.safetensors").write_bytes(b"\x00" * 64))
+    expected = {
+        "notok": "has no tokenizer: expected one of tokenizer.json",
+        "emptyvocab": "has no vocabulary (vocab_size 0",
+        "badjson": "unreadable config.json",
+        "nomodeltype": "unreadable config.json",
+        "badweights": "cannot load its weights",
+    }
+    for name, folder in cases.items():
+        with pytest.raises(FedMKTError) as caught:
+            load_model_and_tokenizer(str(folder))
+        message = str(caught.value)
+        assert expected[name] in message and "\n" not in message, (name, message)
+        assert str(folder) in message or repr(str(folder)) in message
+    with pytest.raises(FedMKTError, match="has no tokenizer"):
+        load_tokenizer(str(cases["notok"]))
+    with pytest.raises(FedMKTError, match=r"model folder .*nothere does not exist"):
+        load_model_and_tokenizer(str(tmp_path / "nothere"))

@@ -10,6 +10,10 @@ A name is one of, tried in this order:
 
 Models come back in eval mode (``from_config`` models start in train mode in transformers 5)
 with a pad token set on the tokenizer; callers choose the padding side.
+
+Every failure is one line naming the model: an unknown name lists the known ones; a folder
+without ``config.json``, with a config transformers cannot read, without tokenizer files, with
+a tokenizer that has no vocabulary, or with unreadable weights says which.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import os
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from safetensors import SafetensorError
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from fedmkt.assets.registry import MODEL_ASSETS, model_dir
 from fedmkt.errors import FedMKTError
@@ -67,6 +72,21 @@ def _packaged_folder(name: str) -> Path:
     return folder
 
 
+def _one_line(err: BaseException) -> str:
+    """The first non-empty line of an exception's text, so errors stay on one line."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _check_config(path: Path) -> None:
+    """``config.json`` of a model folder must be one transformers can read (valid JSON, a known model_type)."""
+    try:
+        AutoConfig.from_pretrained(path)
+    except (OSError, ValueError, KeyError) as err:
+        raise FedMKTError(f"model folder {path}: unreadable config.json ({_one_line(err)}); expected a "
+                          f"transformers model folder") from None
+
+
 def _source(name: str) -> str | Path:
     """Where ``name`` loads from: a folder, or the hub id itself."""
     if name in MODEL_ASSETS:
@@ -75,12 +95,16 @@ def _source(name: str) -> str | Path:
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise FedMKTError(f"model folder {path} has no config.json: expected a transformers model folder")
+        _check_config(path)
         return path
+    if name.startswith(("/", ".", "~")) or path.exists():  # a path, never a hub id
+        raise FedMKTError(f"model folder {path} does not exist (or is not a folder); known short names: "
+                          f"{_known_names()}")
     return name
 
 
 def _hub_error(name: str, err: Exception) -> FedMKTError:
-    reason = "offline" if _offline() else str(err).strip().splitlines()[0]
+    reason = "offline" if _offline() else _one_line(err)
     return FedMKTError(
         f"model {name!r} is not a known short name, not a local folder, and the Hugging Face hub is "
         f"unreachable ({reason}); known short names: {_known_names()}"
@@ -95,6 +119,25 @@ def _with_pad_token(tokenizer: PreTrainedTokenizerBase, name: str) -> PreTrained
     return tokenizer
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model",
+                   "sentencepiece.bpe.model", "tokenizer_config.json")
+"""Files one of which a folder needs for ``AutoTokenizer`` to build a tokenizer from it."""
+
+_PROBE = "The quick brown fox jumps over the lazy dog 1234."
+
+
+def _check_vocabulary(tokenizer: PreTrainedTokenizerBase, name: str, source: str | Path) -> None:
+    """A tokenizer that turns ordinary text into no ids has no vocabulary (transformers builds such
+    tokenizers silently, e.g. from a model folder that holds no tokenizer files)."""
+    if tokenizer.vocab_size and tokenizer(_PROBE, add_special_tokens=False)["input_ids"]:
+        return
+    if isinstance(source, Path) and not any((source / f).is_file() for f in TOKENIZER_FILES):
+        raise FedMKTError(f"model folder {source} has no tokenizer: expected one of {', '.join(TOKENIZER_FILES)} "
+                          f"(save it with tokenizer.save_pretrained)")
+    raise FedMKTError(f"tokenizer of model {name!r} has no vocabulary (vocab_size {tokenizer.vocab_size}, "
+                      f"{len(tokenizer)} tokens in all): expected a trained tokenizer")
+
+
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     """Only the tokenizer of ``name`` (vocabulary maps and alignment need no weights)."""
     if is_tiny_name(name):
@@ -103,12 +146,13 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     source = folder if folder.is_dir() else _source(name)  # a tokenizer-only folder is enough here
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-    except ValueError as err:  # a folder whose files are not a tokenizer transformers can read
-        raise FedMKTError(f"{source}: no loadable tokenizer ({str(err).splitlines()[0]})") from None
+    except (ValueError, KeyError) as err:  # a folder whose files are not a tokenizer transformers can read
+        raise FedMKTError(f"{source}: no loadable tokenizer ({_one_line(err)})") from None
     except OSError as err:
         if isinstance(source, Path):
-            raise FedMKTError(f"model folder {source}: cannot load its tokenizer ({err})") from None
+            raise FedMKTError(f"model folder {source}: cannot load its tokenizer ({_one_line(err)})") from None
         raise _hub_error(name, err) from None
+    _check_vocabulary(tokenizer, name, source)
     return _with_pad_token(tokenizer, name)
 
 
@@ -129,9 +173,11 @@ def load_model_and_tokenizer(
     tokenizer = load_tokenizer(name)
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
-    except OSError as err:
+    except (OSError, ValueError, SafetensorError) as err:
         if isinstance(source, Path):
-            raise FedMKTError(f"model folder {source}: cannot load its weights ({err})") from None
+            raise FedMKTError(f"model folder {source}: cannot load its weights ({_one_line(err)})") from None
+        if not isinstance(err, OSError):
+            raise FedMKTError(f"model {name!r}: cannot load its weights ({_one_line(err)})") from None
         raise _hub_error(name, err) from None
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id

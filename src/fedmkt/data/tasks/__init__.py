@@ -8,15 +8,18 @@
 | xsum | generation | bigbench sdist (GEM) |
 | wic, dialogsum, super_natural_instructions | both | Hugging Face hub only |
 | tiny_qa, tiny_gen | both | generated in code |
+| a path: ``./data.jsonl``, ``./folder/`` | either | your own JSON-lines files (``local.py``) |
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from pathlib import Path
 
 from fedmkt.data.tasks.base import Task
 from fedmkt.data.tasks.hub import dialogsum_task, sni_task, wic_task
+from fedmkt.data.tasks.local import local_task, looks_like_path
 from fedmkt.data.tasks.natural_instructions import natural_instructions_task
 from fedmkt.data.tasks.olmo_mc import OLMO_MC_TASKS, olmo_mc_task
 from fedmkt.data.tasks.rte import rte_task
@@ -50,7 +53,13 @@ def task_names() -> list[str]:
 
 
 def get_task(name: str) -> Task:
-    """The task called ``name`` (a fresh object: its parsed splits are cached on it)."""
+    """The task called ``name`` (a fresh object: its parsed splits are cached on it).
+
+    A name that looks like a path (``./data.jsonl``, ``/data/mine/``) is a local dataset
+    (`fedmkt.data.tasks.local`), relative to the working directory.
+    """
+    if looks_like_path(name):
+        return local_task(Path(name))
     factories = _factories()
     if name not in factories:
         close = difflib.get_close_matches(name, factories, n=1)
