@@ -119,7 +119,7 @@ class EvalConfig(_Strict):
     batch_size: int = Field(16, ge=1, description="Sequences per scoring batch.")
     max_new_tokens: int = Field(64, ge=1, description="Generation length cap for Rouge-L tasks.")
     bootstrap: int = Field(1000, ge=100, description="Bootstrap resamples for the 95% interval.")
-    on: Literal["eval", "dev"] = Field(
+    split: Literal["eval", "dev"] = Field(
         "eval", description="Score on the eval set, or on the dev slice (data.dev_size) when tuning hyperparameters."
     )
 

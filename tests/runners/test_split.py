@@ -18,7 +18,7 @@ def _config(**overrides):
 
 
 def test_scoring_on_dev_swaps_in_the_held_out_training_slice():
-    on_eval, on_dev = build_split(_config()), build_split(_config(eval={"on": "dev"}))
+    on_eval, on_dev = build_split(_config()), build_split(_config(eval={"split": "dev"}))
     assert [e.uid for e in on_dev.eval] == [e.uid for e in on_eval.dev]  # same slice, same seed
     assert len(on_dev.eval) == 8
     trained = {e.uid for e in on_dev.public} | {e.uid for part in on_dev.private for e in part}
@@ -27,7 +27,7 @@ def test_scoring_on_dev_swaps_in_the_held_out_training_slice():
 
 
 def test_dev_scoring_without_a_dev_slice_is_a_clear_error():
-    config = _config(data={"public_size": 10, "private_size": 10}, eval={"on": "dev"})
+    config = _config(data={"public_size": 10, "private_size": 10}, eval={"split": "dev"})
     with pytest.raises(FedMKTError, match="data.dev_size"):
         build_split(config)
 

@@ -13,11 +13,11 @@ from fedmkt.errors import FedMKTError
 def build_split(config: ExperimentConfig) -> FederatedSplit:
     """Load the task and split it as ``config.data`` says (seeded, reproducible).
 
-    With ``eval.on: dev`` the dev slice (held out of the training data) is what gets scored, so
+    With ``eval.split: dev`` the dev slice (held out of the training data) is what gets scored, so
     hyperparameters are chosen without ever looking at the eval set.
     """
-    if config.eval.on == "dev" and config.data.dev_size == 0:
-        raise FedMKTError("eval.on: dev needs a dev slice; set data.dev_size to 1 or more")
+    if config.eval.split == "dev" and config.data.dev_size == 0:
+        raise FedMKTError("eval.split: dev needs a dev slice; set data.dev_size to 1 or more")
     task = get_task(config.task)
     train = task.load(task.train_split)
     eval_pool = task.load(task.eval_split)
@@ -34,7 +34,7 @@ def build_split(config: ExperimentConfig) -> FederatedSplit:
         alpha=d.dirichlet_alpha,
         seed=config.seed,
     )
-    return replace(split, eval=split.dev) if config.eval.on == "dev" else split
+    return replace(split, eval=split.dev) if config.eval.split == "dev" else split
 
 
 def infer_scenario(config: ExperimentConfig) -> str:
