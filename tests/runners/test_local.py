@@ -85,6 +85,9 @@ def test_resume_skips_finished_phases(tmp_path):
     assert again == first
     events = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [e["phase"] for e in events if e["event"] == "phase_skipped"] == ["LLM-ZS"]
+    # the redone phase's events of the first run were cut from the log: each phase started and ended once
+    assert [e["phase"] for e in events if e["event"] in ("phase_start", "phase_end")] == [
+        "LLM-ZS", "LLM-ZS", "SLM-ZS", "SLM-ZS"]
 
 
 def test_homogeneous_and_one_to_one_methods(tmp_path):

@@ -109,6 +109,10 @@ def test_non_finite_gradient_names_the_step():
 
     with pytest.raises(FedMKTError, match="gradient norm is nan at optimizer step 1"):
         train(model, [collate(enc, pad)], nan_gradient, TrainArgs(lr=1e-3))
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    with pytest.raises(FedMKTError, match="gradient norm is nan at optimizer step 1"):  # also without clipping
+        train(model, [collate(enc, pad)], nan_gradient, TrainArgs(lr=1e-3, max_grad_norm=0.0))
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters() if p.requires_grad)
 
 
 def test_untrainable_model_and_bad_arguments_are_clear_errors():

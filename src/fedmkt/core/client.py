@@ -18,7 +18,7 @@ max_length); the aligner from its vocabulary into the client's is built once, at
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from torch import nn
@@ -104,6 +104,14 @@ class Client:
         message, data, report = self.participant.public_payload(round, top_k, batch_size)
         self.own_nll, self.own_round = message.nll_by_uid(), round
         return data, report
+
+    def restore_own_nll(self, round: int, nll: Mapping[str, float]) -> None:
+        """Resume support: remember ``nll`` as the client's own answer NLLs of ``round``.
+
+        What :meth:`public_payload` of that round remembered (``message.nll_by_uid()``); a runner
+        resuming after the upload restores it instead of recomputing the whole public pass.
+        """
+        self.own_nll, self.own_round = {uid: float(value) for uid, value in nll.items()}, round
 
     def receive_llm(
         self, data: bytes, *, round: int, top_k: int, unmatched_weight: float = 1.0

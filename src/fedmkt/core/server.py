@@ -28,7 +28,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from fedmkt.core.kd_training import KDTargets, make_kd_loss
-from fedmkt.core.messages import DistributionMessage
+from fedmkt.core.messages import DistributionMessage, decode
 from fedmkt.core.participant import Participant, Peer, PeerInfo
 from fedmkt.core.reports import AlignReport, MessageReport, PhaseReport, ReceiveReport
 from fedmkt.core.selection import ServerSelection, select_server_teachers
@@ -170,6 +170,15 @@ class Server:
         message, data, report = self.participant.public_payload(round, top_k, batch_size, reuse=reuse)
         self._sent = message
         return data, report
+
+    def restore_sent(self, data: bytes) -> None:
+        """Resume support for a frozen server: ``data`` (its last :meth:`public_payload`) is re-sent.
+
+        A frozen LLM cannot change, so its distributions are computed once; a runner resuming in a
+        later round hands back the bytes it kept instead of recomputing them.
+        """
+        if self.frozen:
+            self._sent = decode(data)
 
 
 def _size(data: object) -> int:

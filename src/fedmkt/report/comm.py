@@ -13,6 +13,8 @@ from pathlib import Path
 
 from torch import nn
 
+from fedmkt.io import append_line, truncate_to
+
 
 class CommLedger:
     """Appends one JSON line per message to ``comm.jsonl``."""
@@ -23,8 +25,15 @@ class CommLedger:
     def record(self, *, method: str, round: int, sender: str, receiver: str, kind: str, nbytes: int) -> None:
         line = {"method": method, "round": round, "sender": sender, "receiver": receiver, "kind": kind,
                 "bytes": int(nbytes)}
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line) + "\n")
+        append_line(self.path, json.dumps(line))
+
+    def size(self) -> int:
+        """Bytes in the ledger now (0 before the first message): a checkpoint's watermark."""
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def truncate(self, size: int) -> bool:
+        """Drop the lines after byte ``size`` (messages of an unfinished step, redone on resume)."""
+        return truncate_to(self.path, size)
 
     def read(self) -> list[dict]:
         if not self.path.exists():

@@ -20,6 +20,7 @@ class RunContext:
     log: EventLog
     board: ProgressBoard
     scenario: str = "baselines"
+    resume: bool = False  # continue unfinished phases from their checkpoints
 
     def private_data(self, client: ParticipantConfig) -> list[Example]:
         return self.split.private[self.config.clients.index(client)]

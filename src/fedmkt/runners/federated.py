@@ -3,27 +3,37 @@
 The runner only moves bytes between the core's `Server` and `Client` objects and records what
 happened; every algorithmic step lives in `fedmkt.core`. A Flower deployment drives the same
 objects with real transport.
+
+A round is a list of named steps; each is checkpointed when it finishes (``runners.checkpoint``),
+so ``fedmkt run --resume`` continues after the last finished step, not from round 1. A step that
+fails (a non-finite loss, a rejected message) stops the run with :class:`StepFailed`; the
+checkpoint before it stays as it was.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 
-from fedmkt.baselines.common import attach_participant_lora, load_participant, score, train_args
+from fedmkt.baselines.common import load_participant, score
 from fedmkt.config import ParticipantConfig
 from fedmkt.core.client import Client
 from fedmkt.core.fedavg import fedavg_clients
-from fedmkt.core.participant import Participant
-from fedmkt.core.reports import PhaseReport
 from fedmkt.core.server import Server
-from fedmkt.models.lora import save_adapter
+from fedmkt.errors import FedMKTError
+from fedmkt.io import DiskWriteError, writing
+from fedmkt.models.lora import load_adapter, save_adapter
 from fedmkt.report.comm import CommLedger, parameter_bytes
 from fedmkt.report.results import ResultRow
+from fedmkt.runners.checkpoint import Changed, PhaseCheckpoint, PhaseState, Saved, StepFailed, restore_rng
 from fedmkt.runners.context import RunContext
 from fedmkt.runners.progress import TrainingBar
-from fedmkt.training.loop import TrainArgs
-from fedmkt.training.sft import sft_loss
+from fedmkt.runners.variants import PrivateOnlyClient, Variant, round_args, should_score, with_lora
+from fedmkt.runners.variants import variants_for as variants_for  # re-exported: phases, deploy.flower
+
+_round_args, _should_score = round_args, should_score  # the names deploy.flower imports from here
 
 _TIMING_BUCKETS = {
     "seconds": "model_compute",  # a training phase (PhaseReport)
@@ -36,57 +46,31 @@ _TIMING_BUCKETS = {
 """Which core-report timing goes into which slice of a round's wall time."""
 
 
-@dataclass(frozen=True)
-class Variant:
-    """Which federated procedure a phase runs and the method names its rows take."""
-
-    phase: str
-    slm_method: str | None  # row name for the clients' scores, None: not scored
-    llm_method: str | None  # row name for the server's scores, None: not scored
-    exchange: bool = True  # FedMKT's logits exchange (False: plain FedAvg)
-    fedavg: bool = False  # average client adapters after each round
-    frozen_server: bool = False  # LLM2SLM: the LLM only teaches
-
-
-def variants_for(methods: list[str]) -> list[Variant]:
-    """The federated phases that ``methods`` ask for, with only the requested sides scored."""
-    asked = set(methods)
-    pick = lambda name: name if name in asked else None  # noqa: E731
-    out: list[Variant] = []
-    if {"FedMKT-SLM", "FedMKT-LLM"} & asked:
-        out.append(Variant("FedMKT", pick("FedMKT-SLM"), pick("FedMKT-LLM")))
-    if {"FedMKT-SLM-FedAvg", "FedMKT-LLM-FedAvg"} & asked:
-        out.append(Variant("FedMKT-FedAvg", pick("FedMKT-SLM-FedAvg"), pick("FedMKT-LLM-FedAvg"), fedavg=True))
-    if "LLM2SLM" in asked:
-        out.append(Variant("LLM2SLM", "LLM2SLM", None, frozen_server=True))
-    if "FedAvg" in asked:
-        out.append(Variant("FedAvg", "FedAvg", None, exchange=False, fedavg=True))
-    return out
-
-
-def _with_lora(ctx: RunContext, participant: ParticipantConfig):
-    model, tokenizer = load_participant(ctx, participant)
-    return attach_participant_lora(model, participant), tokenizer
-
-
-def _round_args(participant: ParticipantConfig, seed: int, round_: int) -> TrainArgs:
-    """Each round reshuffles: the seed moves with the round."""
-    return replace(train_args(participant, seed), seed=seed + 1000 * round_)
-
-
-def _should_score(round_: int, rounds: int, every: int) -> bool:
-    return round_ == rounds or (every > 0 and round_ % every == 0)
+Step = Callable[[], Changed]
+"""A step of a round; returns what it changed, for the checkpoint (``PhaseCheckpoint.commit``)."""
 
 
 class FederatedPhase:
-    """One federated procedure from model loading to the last round's scores."""
+    """One federated procedure from model loading to the last round's scores.
+
+    Each round is a list of named steps (:meth:`_steps`); after each one the phase is checkpointed
+    (``runners.checkpoint``), and with ``ctx.resume`` it continues after the last committed step.
+    """
 
     def __init__(self, ctx: RunContext, variant: Variant) -> None:
         self.ctx = ctx
         self.variant = variant
         self.cfg = ctx.config
         self.ledger = CommLedger(ctx.run_dir / "comm.jsonl")
-        self.timings: dict[str, float] = {}
+        self.store = PhaseCheckpoint(ctx.run_dir, variant.phase)
+        self.state = PhaseState()
+        self.started = time.perf_counter()
+        self.earlier_seconds = 0.0  # the phase's time in earlier sessions (resume)
+
+    @property
+    def timings(self) -> dict[str, float]:
+        """The current round's wall-time breakdown (kept in the checkpoint across a resume)."""
+        return self.state.timings
 
     def log(self, event: str, report=None, **fields) -> None:
         """One metrics.jsonl line: the phase, then a core report's fields, then ``fields``.
@@ -105,6 +89,23 @@ class FederatedPhase:
         return TrainingBar(self.ctx.board, f"{self.variant.phase} {what}")
 
     def run(self) -> list[ResultRow]:
+        saved = self.store.load(self._participants()) if self.ctx.resume and self.store.exists() else None
+        if saved is None:
+            self.store.discard()  # leftovers of an attempt killed before its first commit
+        server, clients = self._build(log_sizes=saved is None)  # sizes are logged once, on the first attempt
+        if saved is not None:
+            self._restore(saved, server, clients)
+        for round_ in range(self.state.round, self.cfg.fedmkt.rounds + 1):
+            if round_ != self.state.round:
+                self.state.start_round(round_)
+            self._run_round(round_, server, clients)
+        return list(self.state.rows)
+
+    def _participants(self) -> list[str]:
+        names = [self.cfg.server.name] if self.variant.exchange else []
+        return names + [c.name for c in self.cfg.clients]
+
+    def _build(self, log_sizes: bool) -> tuple[Server | None, list]:
         cfg, v = self.cfg, self.variant
         public = self.ctx.split.public
         server = None
@@ -112,92 +113,171 @@ class FederatedPhase:
             if v.frozen_server:
                 model, tokenizer = load_participant(self.ctx, cfg.server)
             else:
-                model, tokenizer = _with_lora(self.ctx, cfg.server)
+                model, tokenizer = with_lora(self.ctx, cfg.server)
             server = Server(cfg.server.name, model, tokenizer, public, max_length=cfg.server.train.max_length,
                             frozen=v.frozen_server)
-            self._log_sizes(cfg.server, model)
+            if log_sizes:
+                self._log_sizes(cfg.server, model)
         clients: list[Client] = []
         for spec, private in zip(cfg.clients, self.ctx.split.private, strict=True):
-            model, tokenizer = _with_lora(self.ctx, spec)
+            model, tokenizer = with_lora(self.ctx, spec)
             info = server.info if server is not None else None
             client = Client(spec.name, model, tokenizer, private, public, info, max_length=spec.train.max_length) \
-                if info is not None else _PrivateOnlyClient(spec.name, model, tokenizer, private, spec.train.max_length)
+                if info is not None else PrivateOnlyClient(spec.name, model, tokenizer, private, spec.train.max_length)
             clients.append(client)
             if server is not None:
                 server.register_client(client.info)
-            self._log_sizes(spec, model)
+            if log_sizes:
+                self._log_sizes(spec, model)
+        return server, clients
 
-        rows: list[ResultRow] = []
-        for round_ in range(1, cfg.fedmkt.rounds + 1):
-            start = time.perf_counter()
-            self.timings = {}
-            self.log("round_start", round=round_)
-            self._round(round_, server, clients)
-            saved = time.perf_counter()
-            self._save(round_, server, clients)
-            self.timings["disk_io"] = time.perf_counter() - saved
-            wall = time.perf_counter() - start
-            self.timings["other"] = max(wall - sum(self.timings.values()), 0.0)  # glue, batching, logging
-            overhead = wall - self.timings.get("model_compute", 0.0)
-            # unrounded, so the parts add up to the wall time and the share follows from them exactly
-            self.log("round_end", round=round_, seconds=wall, breakdown=dict(sorted(self.timings.items())),
-                     overhead_share=overhead / wall if wall else 0.0)
-            if _should_score(round_, cfg.fedmkt.rounds, cfg.fedmkt.eval_every):
-                rows += self._score(round_, server, clients)
-        return rows
+    def _restore(self, saved: Saved, server: Server | None, clients: list) -> None:
+        """Put the models and round state back as they were at the last commit."""
+        state = self.state = saved.state
+        self.earlier_seconds = state.phase_seconds
+        for participant in ([server] if server is not None else []) + clients:
+            if participant.name in saved.adapters:
+                load_adapter(participant.model, saved.adapters[participant.name])
+        for client in clients:
+            if client.name in state.own_nll:
+                client.restore_own_nll(state.round, state.own_nll[client.name])
+        if server is not None and server.frozen and state.server_payload is not None:
+            server.restore_sent(state.server_payload)
+        if server is not None and "server_select" in state.done and "server_train" not in state.done:
+            self._select(state.round, server, log=False)  # rebuilds the server's KD targets from the uploads
+        restore_rng(saved.rng)
+        self.ctx.log.write("phase_resumed", phase=self.variant.phase, round=state.round,
+                           after_step=state.done[-1] if state.done else None)
 
     # -- one round ---------------------------------------------------------------------------
-    def _round(self, round_: int, server: Server | None, clients: list) -> None:
-        cfg, fm = self.cfg, self.cfg.fedmkt
-        by_name = {c.name: spec for c, spec in zip(clients, cfg.clients, strict=True)}
+    def _run_round(self, round_: int, server: Server | None, clients: list) -> None:
+        """Run the round's steps not yet done, committing a checkpoint after each."""
+        pending = [(name, step) for name, step in self._steps(round_, server, clients)
+                   if name not in self.state.done]
+        if not pending:
+            return
+        self.round_started = time.perf_counter() - self.state.round_seconds
+        if not self.state.done:
+            self.log("round_start", round=round_)
+        for name, step in pending:
+            try:
+                changed = step()
+            except (StepFailed, DiskWriteError):
+                raise
+            except FedMKTError as error:
+                raise StepFailed(f"{self.variant.phase} round {round_}, step {name}: {error}") from error
+            self.state.done.append(name)
+            now = time.perf_counter()
+            self.state.round_seconds = now - self.round_started
+            self.state.phase_seconds = self.earlier_seconds + now - self.started
+            seconds = self.store.commit(self.state, name, self._participants(), changed)
+            self.timings["checkpoint"] = self.timings.get("checkpoint", 0.0) + seconds
+
+    def _steps(self, round_: int, server: Server | None, clients: list) -> list[tuple[str, Step]]:
+        """The round's steps in order (paper section 3.2 numbering in the step methods)."""
+        fm, v = self.cfg.fedmkt, self.variant
+        steps: list[tuple[str, Step]] = []
         if fm.train_private_each_round or round_ == 1:
-            for client in clients:  # step 1
-                report = client.train_private(_round_args(by_name[client.name], cfg.seed, round_),
-                                              progress=self.bar(f"r{round_} private {client.name}"))
-                self.log("train_private", report, round=round_)
+            steps += [(f"private/{c.name}", partial(self._train_private, round_, c)) for c in clients]
         if server is not None:
-            uploads: dict[str, bytes] = {}
-            for client in clients:  # step 2
-                data, report = client.public_payload(round_, fm.top_k, fm.public_batch_size)
-                uploads[client.name] = data
-                self.log("client_message", report, round=round_)
-                self.ledger.record(method=self.variant.phase, round=round_, sender=client.name,
-                                   receiver="server", kind="topk", nbytes=len(data))
+            steps += [(f"upload/{c.name}", partial(self._upload, round_, c)) for c in clients]
             if not server.frozen:
-                received = server.receive(uploads, round=round_, top_k=fm.top_k)  # step 3
-                self.log("server_receive", received)
-                aligned = server.select_and_align(fm.unmatched_weight)
-                self.log("server_align", aligned)
-                report = server.train_public(  # step 4
-                    _round_args(cfg.server, cfg.seed, round_), fm.kd_weight, fm.temperature,
-                    progress=self.bar(f"r{round_} server KD"),
-                )
-                self.log("server_train", report, round=round_)
-            data, report = server.public_payload(round_, fm.top_k, fm.public_batch_size)  # step 5
-            self.log("server_message", report, round=round_)
-            for client in clients:  # steps 6-8
-                self.ledger.record(method=self.variant.phase, round=round_, sender="server",
-                                   receiver=client.name, kind="topk", nbytes=len(data))
-                aligned = client.receive_llm(data, round=round_, top_k=fm.top_k,
-                                             unmatched_weight=fm.unmatched_weight)
-                self.log("client_align", aligned)
-                report = client.train_public(
-                    _round_args(by_name[client.name], cfg.seed, round_), fm.kd_weight, fm.temperature,
-                    progress=self.bar(f"r{round_} KD {client.name}"),
-                )
-                self.log("client_train", report, round=round_)
-        if self.variant.fedavg:
-            report = fedavg_clients(clients)
-            self.log("fedavg", round=round_, clients=report.clients, weights=report.weights,
-                     fedavg_seconds=report.seconds)
-            self.timings["fedavg"] = self.timings.get("fedavg", 0.0) + report.seconds
-            adapter = parameter_bytes(clients[0].model, trainable_only=True)
-            for client in clients:
-                for sender, receiver in ((client.name, "server"), ("server", client.name)):
-                    self.ledger.record(method=self.variant.phase, round=round_, sender=sender,
-                                       receiver=receiver, kind="lora", nbytes=adapter)
+                steps += [("server_select", partial(self._select, round_, server, log=True)),
+                          ("server_train", partial(self._server_train, round_, server))]
+            steps.append(("server_message", partial(self._server_message, round_, server)))
+            steps += [(f"client_kd/{c.name}", partial(self._client_kd, round_, c)) for c in clients]
+        if v.fedavg:
+            steps.append(("fedavg", partial(self._fedavg, round_, clients)))
+        steps.append(("round_end", partial(self._round_end, round_, server, clients)))
+        if should_score(round_, self.cfg.fedmkt.rounds, self.cfg.fedmkt.eval_every):
+            if v.llm_method and server is not None:
+                steps.append(("score/server", partial(self._score_server, round_, server)))
+            if v.slm_method:
+                steps += [(f"score/{c.name}", partial(self._score_client, round_, i, clients))
+                          for i, c in enumerate(clients)]
+        return steps
+
+    def _train_private(self, round_: int, client) -> Changed:  # step 1
+        spec = self._spec(client.name)
+        report = client.train_private(round_args(spec, self.cfg.seed, round_),
+                                      progress=self.bar(f"r{round_} private {client.name}"))
+        self.log("train_private", report, round=round_)
+        return {f"adapter/{client.name}": client.model}
+
+    def _upload(self, round_: int, client: Client) -> Changed:  # step 2
+        fm = self.cfg.fedmkt
+        data, report = client.public_payload(round_, fm.top_k, fm.public_batch_size)
+        self.state.uploads[client.name] = data
+        self.state.own_nll[client.name] = dict(client.own_nll)
+        self.log("client_message", report, round=round_)
+        self.ledger.record(method=self.variant.phase, round=round_, sender=client.name,
+                           receiver="server", kind="topk", nbytes=len(data))
+        return {f"upload/{client.name}": data}
+
+    def _select(self, round_: int, server: Server, *, log: bool) -> Changed:  # step 3 (log=False: a replay)
+        fm = self.cfg.fedmkt
+        received = server.receive(self.state.uploads, round=round_, top_k=fm.top_k)
+        aligned = server.select_and_align(fm.unmatched_weight)
+        if log:
+            self.log("server_receive", received)
+            self.log("server_align", aligned)
+        return {}
+
+    def _server_train(self, round_: int, server: Server) -> Changed:  # step 4
+        fm = self.cfg.fedmkt
+        report = server.train_public(round_args(self.cfg.server, self.cfg.seed, round_), fm.kd_weight,
+                                     fm.temperature, progress=self.bar(f"r{round_} server KD"))
+        self.log("server_train", report, round=round_)
+        return {f"adapter/{server.name}": server.model}
+
+    def _server_message(self, round_: int, server: Server) -> Changed:  # step 5
+        fm = self.cfg.fedmkt
+        data, report = server.public_payload(round_, fm.top_k, fm.public_batch_size)
+        self.state.server_payload = data
+        self.log("server_message", report, round=round_)
+        return {"server_payload": data}
+
+    def _client_kd(self, round_: int, client: Client) -> Changed:  # steps 6-8
+        fm, data = self.cfg.fedmkt, self.state.server_payload
+        assert data is not None  # the server_message step ran before
+        self.ledger.record(method=self.variant.phase, round=round_, sender="server",
+                           receiver=client.name, kind="topk", nbytes=len(data))
+        aligned = client.receive_llm(data, round=round_, top_k=fm.top_k, unmatched_weight=fm.unmatched_weight)
+        self.log("client_align", aligned)
+        report = client.train_public(round_args(self._spec(client.name), self.cfg.seed, round_), fm.kd_weight,
+                                     fm.temperature, progress=self.bar(f"r{round_} KD {client.name}"))
+        self.log("client_train", report, round=round_)
+        return {f"adapter/{client.name}": client.model}
+
+    def _fedavg(self, round_: int, clients: list) -> Changed:
+        report = fedavg_clients(clients)
+        self.log("fedavg", round=round_, clients=report.clients, weights=report.weights,
+                 fedavg_seconds=report.seconds)
+        self.timings["fedavg"] = self.timings.get("fedavg", 0.0) + report.seconds
+        adapter = parameter_bytes(clients[0].model, trainable_only=True)
+        for client in clients:
+            for sender, receiver in ((client.name, "server"), ("server", client.name)):
+                self.ledger.record(method=self.variant.phase, round=round_, sender=sender,
+                                   receiver=receiver, kind="lora", nbytes=adapter)
+        return {f"adapter/{c.name}": c.model for c in clients}
+
+    def _round_end(self, round_: int, server: Server | None, clients: list) -> Changed:
+        """Keep the round's adapters for users (``adapters/<phase>/round-N``) and log the round's times."""
+        saved = time.perf_counter()
+        self._save(round_, server, clients)
+        self.timings["disk_io"] = time.perf_counter() - saved
+        wall = time.perf_counter() - self.round_started
+        self.timings["other"] = max(wall - sum(self.timings.values()), 0.0)  # glue, batching, logging
+        overhead = wall - self.timings.get("model_compute", 0.0)
+        # unrounded, so the parts add up to the wall time and the share follows from them exactly
+        self.log("round_end", round=round_, seconds=wall, breakdown=dict(sorted(self.timings.items())),
+                 overhead_share=overhead / wall if wall else 0.0)
+        return {}
 
     # -- bookkeeping -------------------------------------------------------------------------
+    def _spec(self, name: str) -> ParticipantConfig:
+        return next(spec for spec in self.cfg.clients if spec.name == name)
+
     def _log_sizes(self, spec: ParticipantConfig, model) -> None:
         self.log("model_size", participant=spec.name, model=spec.model,
                  lora_bytes=parameter_bytes(model, trainable_only=True),
@@ -207,43 +287,29 @@ class FederatedPhase:
     def _save(self, round_: int, server: Server | None, clients: list) -> None:
         folder = self.ctx.run_dir / "adapters" / self.variant.phase / f"round-{round_}"
         if server is not None and not server.frozen:
-            save_adapter(server.model, folder / server.name)
+            with writing(folder / server.name):
+                save_adapter(server.model, folder / server.name)
         for client in clients:
-            save_adapter(client.model, folder / client.name)
+            with writing(folder / client.name):
+                save_adapter(client.model, folder / client.name)
 
-    def _score(self, round_: int, server: Server | None, clients: list) -> list[ResultRow]:
-        rows: list[ResultRow] = []
-        v, cfg = self.variant, self.cfg
-        if v.llm_method and server is not None:
-            rows += score(self.ctx, cfg.server, "llm", v.llm_method, server.model, server.participant.tokenizer,
-                          round_=round_)
-        if v.slm_method:
-            scored_global = None
-            for client, spec in zip(clients, cfg.clients, strict=True):
-                if v.fedavg and scored_global is not None:  # every client holds the same averaged adapter
-                    rows += [replace(r, participant=spec.name) for r in scored_global]
-                    continue
-                got = score(self.ctx, spec, "slm", v.slm_method, client.model, client.participant.tokenizer,
-                            round_=round_)
-                rows += got
-                scored_global = got if v.fedavg else None
-        return rows
+    def _score_server(self, round_: int, server: Server) -> Changed:
+        self.state.rows += score(self.ctx, self.cfg.server, "llm", self.variant.llm_method, server.model,
+                                 server.participant.tokenizer, round_=round_)
+        return {}
 
-
-class _PrivateOnlyClient:
-    """A client of plain FedAvg: private SFT only, no logits exchange (so no server to know)."""
-
-    def __init__(self, name: str, model, tokenizer, private, max_length: int) -> None:
-        self.participant = Participant(name, model, tokenizer, [], max_length)
-        self.private = list(private)
-        self.encoded_private = self.participant.encode(self.private)
-
-    name = property(lambda self: self.participant.name)
-    model = property(lambda self: self.participant.model)
-    n_private = property(lambda self: len(self.private))
-
-    def train_private(self, args: TrainArgs, progress=None, log=None) -> PhaseReport:
-        return self.participant.train(self.encoded_private, sft_loss, args, "private", progress, log)
+    def _score_client(self, round_: int, index: int, clients: list) -> Changed:
+        """Score one client; under FedAvg every client holds the same adapter, so the first one's rows serve."""
+        v, client = self.variant, clients[index]
+        spec = self._spec(client.name)
+        if v.fedavg and index > 0:
+            first = clients[0].name
+            self.state.rows += [replace(r, participant=spec.name) for r in self.state.rows
+                                if r.round == round_ and r.method == v.slm_method and r.participant == first]
+            return {}
+        self.state.rows += score(self.ctx, spec, "slm", v.slm_method, client.model, client.participant.tokenizer,
+                                 round_=round_)
+        return {}
 
 
 def federated_phase(ctx: RunContext, variant: Variant) -> list[ResultRow]:

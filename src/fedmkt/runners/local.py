@@ -1,17 +1,22 @@
 """The in-process runner: every phase of an experiment, one after another, in this process.
 
 A run folder holds ``config.yaml`` (resolved), ``metrics.jsonl`` (events), ``phases/``
-(each finished phase's result rows, so ``--resume`` skips it), ``adapters/`` (peft format),
-``results.json``, ``results.md`` and ``plots/``.
+(each finished phase's result rows, so ``--resume`` skips it), ``checkpoints/`` (the unfinished
+federated phase's last completed step, so ``--resume`` continues after it), ``adapters/`` (peft
+format), ``results.json``, ``results.md`` and ``plots/``.
+
+Resuming first cuts ``metrics.jsonl`` and ``comm.jsonl`` back to the newest finished record
+(``runners.journal``): the events after it belong to work that is redone, so none is duplicated.
+A failed write (a full disk) or a failed step (a non-finite loss) stops the run with one line
+that says how to resume; the last checkpoint stays intact.
 """
 
 from __future__ import annotations
 
-import json
+import errno
 import random
 import re
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +26,15 @@ from rich.markdown import Markdown
 from transformers.utils import logging as hf_logging
 
 from fedmkt.config import ExperimentConfig, dump_config, dump_configs
-from fedmkt.io import atomic_write_text
+from fedmkt.errors import FedMKTError
+from fedmkt.io import DiskWriteError, atomic_write_text
 from fedmkt.report.comm import CommLedger, render_comm_table, render_round_times
 from fedmkt.report.events import EventLog
 from fedmkt.report.plots import plot_methods, plot_rounds
 from fedmkt.report.results import ResultRow, write_results
 from fedmkt.report.table import render_report
+from fedmkt.runners import journal
+from fedmkt.runners.checkpoint import PhaseCheckpoint, StepFailed
 from fedmkt.runners.context import RunContext
 from fedmkt.runners.phases import Phase, plan_phases
 from fedmkt.runners.progress import ProgressBoard
@@ -39,23 +47,26 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _load_finished(path: Path) -> list[ResultRow] | None:
-    if not path.is_file():
-        return None
-    return [ResultRow.from_dict(d) for d in json.loads(path.read_text(encoding="utf-8"))]
-
-
 def _run_phase(ctx: RunContext, phase: Phase, resume: bool) -> list[ResultRow]:
-    done_file = ctx.run_dir / "phases" / f"{phase.id.replace('/', '__')}.json"
-    if resume and (rows := _load_finished(done_file)) is not None:
+    checkpoint = PhaseCheckpoint(ctx.run_dir, phase.id)
+    if resume and (rows := journal.read_phase(ctx.run_dir, phase.id)) is not None:
         ctx.log.write("phase_skipped", phase=phase.id, reason="finished before resume")
+        checkpoint.discard()  # left behind if killed between the phase file and the clean-up
         return rows
     _seed_everything(ctx.config.seed)
-    ctx.log.write("phase_start", phase=phase.id)
-    start = time.perf_counter()
-    rows = phase.run(ctx)
-    atomic_write_text(done_file, json.dumps([asdict(r) for r in rows], indent=2))
+    earlier = checkpoint.phase_seconds() if resume else None  # a federated phase resumes inside itself
+    if earlier is None:
+        ctx.log.write("phase_start", phase=phase.id)
+    start = time.perf_counter() - (earlier or 0.0)
+    try:
+        rows = phase.run(ctx)
+    except (StepFailed, DiskWriteError):
+        raise
+    except FedMKTError as error:
+        raise StepFailed(f"phase {phase.id}: {error}") from error
     ctx.log.write("phase_end", phase=phase.id, seconds=round(time.perf_counter() - start, 3))
+    journal.write_phase(ctx.run_dir, phase.id, rows)  # after phase_end, so its watermark covers it
+    checkpoint.discard()
     return rows
 
 
@@ -83,6 +94,20 @@ def fetch_needed_assets(config: ExperimentConfig, show_progress: bool) -> None:
         ensure_data(requires, progress=show_progress)
 
 
+_DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", errno.ENOSPC)}
+"""OSErrors from a library's own writes (peft, matplotlib) that mean the disk, not a bug."""
+
+
+def _resumable(run_dir: Path, error: StepFailed | DiskWriteError | OSError) -> FedMKTError:
+    """The one-line error for a run that stopped part-way, with the command that continues it."""
+    resume = f"`fedmkt run --resume {run_dir}`"
+    if isinstance(error, StepFailed):
+        return FedMKTError(f"{error}; finished work and the last checkpoint are kept: fix the cause, then run {resume}")
+    if not isinstance(error, DiskWriteError):  # an OSError from a library's own write (plots, peft)
+        error = DiskWriteError(error.filename or run_dir, error)
+    return FedMKTError(f"{error}; free space and run {resume}")
+
+
 def run_experiment(
     config: ExperimentConfig,
     run_dir: Path,
@@ -91,7 +116,25 @@ def run_experiment(
     show_progress: bool = True,
     console: Console | None = None,
 ) -> list[ResultRow]:
-    """Run every method of ``config`` into ``run_dir`` and write the results there."""
+    """Run every method of ``config`` into ``run_dir`` and write the results there.
+
+    With ``resume``, finished phases are skipped and an unfinished federated phase continues after
+    its last checkpointed step. A run that stops part-way raises a one-line ``FedMKTError`` naming
+    the command that resumes it.
+    """
+    try:
+        return _run_experiment(config, run_dir, resume=resume, show_progress=show_progress, console=console)
+    except (StepFailed, DiskWriteError) as error:
+        raise _resumable(run_dir, error) from error
+    except OSError as error:
+        if error.errno not in _DISK_ERRNOS:  # not a failed write: a real bug, keep its traceback
+            raise
+        raise _resumable(run_dir, error) from error
+
+
+def _run_experiment(
+    config: ExperimentConfig, run_dir: Path, *, resume: bool, show_progress: bool, console: Console | None,
+) -> list[ResultRow]:
     console = console or Console()
     hf_logging.disable_progress_bar()  # our own bars show progress; weight loading is a few seconds
     if config.runtime.threads:
@@ -99,15 +142,21 @@ def run_experiment(
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
     log = EventLog(run_dir / "metrics.jsonl")
-    log.write("run_start" if not resume else "run_resume", name=config.name, torch_threads=torch.get_num_threads())
+    if resume:
+        mark = journal.rewind_logs(run_dir)  # events after the newest finished record are redone
+        log.write("run_resume", name=config.name, torch_threads=torch.get_num_threads(),
+                  metrics_bytes=mark.metrics_bytes if mark else None)
+    else:
+        log.write("run_start", name=config.name, torch_threads=torch.get_num_threads())
     start = time.perf_counter()
 
     fetch_needed_assets(config, show_progress)
     split = build_split(config)
     log.write("data_split", public=len(split.public), private=[len(p) for p in split.private], eval=len(split.eval))
+    journal.mark_start(run_dir)
     rows: list[ResultRow] = []
     with ProgressBoard(enabled=show_progress) as board:
-        ctx = RunContext(config, split, run_dir, log, board, scenario=infer_scenario(config))
+        ctx = RunContext(config, split, run_dir, log, board, scenario=infer_scenario(config), resume=resume)
         for phase in plan_phases(config):
             rows += _run_phase(ctx, phase, resume)
 
@@ -147,14 +196,27 @@ def run_suite(
     """
     if len(configs) == 1:
         return run_experiment(configs[0], run_dir, resume=resume, show_progress=show_progress, console=console)
+    try:
+        return _run_suite(configs, run_dir, resume=resume, show_progress=show_progress, console=console)
+    except (StepFailed, DiskWriteError) as error:
+        raise _resumable(run_dir, error) from error
+    except OSError as error:
+        if error.errno not in _DISK_ERRNOS:  # not a failed write: a real bug, keep its traceback
+            raise
+        raise _resumable(run_dir, error) from error
+
+
+def _run_suite(
+    configs: list[ExperimentConfig], run_dir: Path, *, resume: bool, show_progress: bool, console: Console | None,
+) -> list[ResultRow]:
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_configs(configs))
     rows: list[ResultRow] = []
     reports: list[str] = []
     for config in configs:
         sub = run_dir / config.name
-        rows += run_experiment(config, sub, resume=resume and sub.exists(), show_progress=show_progress,
-                               console=console)
+        rows += _run_experiment(config, sub, resume=resume and sub.exists(), show_progress=show_progress,
+                                console=console)
         text = (sub / "results.md").read_text(encoding="utf-8")
         reports.append(re.sub(r"^(#+) ", r"#\1 ", text, flags=re.MULTILINE))  # one level deeper
     write_results(rows, run_dir / "results.json")

@@ -147,8 +147,12 @@ def train(
     """Optimise the trainable parameters of ``model`` on ``batches`` with ``loss_fn``.
 
     ``log`` receives one dict per optimizer step: ``step, epoch, loss, lr, grad_norm, tokens,
-    seconds`` plus the token-weighted ``metrics`` of ``loss_fn``. A non-finite loss (or gradient
-    norm, when clipping) raises FedMKTError naming the step; nothing is applied from that step.
+    seconds`` plus the token-weighted ``metrics`` of ``loss_fn``. A non-finite loss or gradient
+    norm raises FedMKTError naming the step; nothing is applied from that step (earlier steps of
+    this call are: a runner restores its last checkpoint, see ``fedmkt.runners.checkpoint``).
+
+    The optimizer and scheduler are built here, fresh for every call (as the reference does), so no
+    optimizer state outlives a call and a checkpoint between calls needs only the weights.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -205,9 +209,11 @@ def _step(model: nn.Module, window: list[Batch], loss_fn: LossFn, params: list[T
             metric_sums[key] = metric_sums.get(key, 0.0) + float(val) * weight
         mask = batch.get("attention_mask")
         tokens += int(mask.sum()) if mask is not None else batch["input_ids"].numel()
-    grad_norm = (float(torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm))
-                 if args.max_grad_norm > 0 else float("nan"))
-    if args.max_grad_norm > 0 and not math.isfinite(grad_norm):
+    if args.max_grad_norm > 0:
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm))
+    else:  # no clipping, but a non-finite gradient must still never reach the weights
+        grad_norm = float(torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]))
+    if not math.isfinite(grad_norm):
         raise FedMKTError(f"gradient norm is {grad_norm} at optimizer step {stats.steps + 1}; lower the "
                           f"learning rate or check the data")
     lr = optimizer.param_groups[0]["lr"]

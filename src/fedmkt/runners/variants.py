@@ -1,0 +1,74 @@
+"""Which federated procedure a phase runs (FedMKT, its FedAvg variant, LLM2SLM, plain FedAvg), and
+the small pieces every driver of the rounds shares: per-round training settings, when to score,
+and the private-only client of plain FedAvg.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from fedmkt.baselines.common import attach_participant_lora, load_participant, train_args
+from fedmkt.config import ParticipantConfig
+from fedmkt.core.participant import Participant
+from fedmkt.core.reports import PhaseReport
+from fedmkt.runners.context import RunContext
+from fedmkt.training.loop import TrainArgs
+from fedmkt.training.sft import sft_loss
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Which federated procedure a phase runs and the method names its rows take."""
+
+    phase: str
+    slm_method: str | None  # row name for the clients' scores, None: not scored
+    llm_method: str | None  # row name for the server's scores, None: not scored
+    exchange: bool = True  # FedMKT's logits exchange (False: plain FedAvg)
+    fedavg: bool = False  # average client adapters after each round
+    frozen_server: bool = False  # LLM2SLM: the LLM only teaches
+
+
+def variants_for(methods: list[str]) -> list[Variant]:
+    """The federated phases that ``methods`` ask for, with only the requested sides scored."""
+    asked = set(methods)
+    pick = lambda name: name if name in asked else None  # noqa: E731
+    out: list[Variant] = []
+    if {"FedMKT-SLM", "FedMKT-LLM"} & asked:
+        out.append(Variant("FedMKT", pick("FedMKT-SLM"), pick("FedMKT-LLM")))
+    if {"FedMKT-SLM-FedAvg", "FedMKT-LLM-FedAvg"} & asked:
+        out.append(Variant("FedMKT-FedAvg", pick("FedMKT-SLM-FedAvg"), pick("FedMKT-LLM-FedAvg"), fedavg=True))
+    if "LLM2SLM" in asked:
+        out.append(Variant("LLM2SLM", "LLM2SLM", None, frozen_server=True))
+    if "FedAvg" in asked:
+        out.append(Variant("FedAvg", "FedAvg", None, exchange=False, fedavg=True))
+    return out
+
+
+def with_lora(ctx: RunContext, participant: ParticipantConfig):
+    model, tokenizer = load_participant(ctx, participant)
+    return attach_participant_lora(model, participant), tokenizer
+
+
+def round_args(participant: ParticipantConfig, seed: int, round_: int) -> TrainArgs:
+    """Each round reshuffles: the seed moves with the round."""
+    return replace(train_args(participant, seed), seed=seed + 1000 * round_)
+
+
+def should_score(round_: int, rounds: int, every: int) -> bool:
+    return round_ == rounds or (every > 0 and round_ % every == 0)
+
+
+class PrivateOnlyClient:
+    """A client of plain FedAvg: private SFT only, no logits exchange (so no server to know)."""
+
+    def __init__(self, name: str, model, tokenizer, private, max_length: int) -> None:
+        self.participant = Participant(name, model, tokenizer, [], max_length)
+        self.private = list(private)
+        self.encoded_private = self.participant.encode(self.private)
+
+    name = property(lambda self: self.participant.name)
+    model = property(lambda self: self.participant.model)
+    n_private = property(lambda self: len(self.private))
+
+    def train_private(self, args: TrainArgs, progress=None, log=None) -> PhaseReport:
+        return self.participant.train(self.encoded_private, sft_loss, args, "private", progress, log)

@@ -1,0 +1,123 @@
+"""Phase checkpoints: exact round trips, a torn commit never taken as complete, blobs cleaned up."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from fedmkt.errors import FedMKTError
+from fedmkt.models.lora import attach_lora, get_adapter_state, load_adapter, set_adapter_state
+from fedmkt.models.tiny import build_tiny_model
+from fedmkt.report.results import ResultRow
+from fedmkt.runners.checkpoint import PhaseCheckpoint, PhaseState, capture_rng, restore_rng
+
+NAMES = ["server", "client-1"]
+ROW = ResultRow(scenario="heterogeneous", method="FedMKT-SLM", model="tiny-gpt2-bpe", role="slm",
+                participant="client-1", task="tiny_qa", metric="acc", value=37.5, n=8, ci_low=12.5,
+                ci_high=62.5, round=1)
+
+
+@pytest.fixture
+def model():
+    base, _ = build_tiny_model("tiny-gpt2-bpe")
+    return attach_lora(base, r=4, alpha=8, dropout=0.0)
+
+
+def _perturb(model, seed: int) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    state = {k: torch.randn(v.shape, generator=gen) for k, v in get_adapter_state(model).items()}
+    set_adapter_state(model, state)
+    return state
+
+
+def _state(**fields) -> PhaseState:
+    state = PhaseState(round=1, done=["private/client-1"], own_nll={"client-1": {"u1": 1.0 / 3.0}},
+                       timings={"model_compute": 0.5})
+    for key, value in fields.items():
+        setattr(state, key, value)
+    return state
+
+
+def test_commit_then_load_restores_adapters_messages_rows_and_state_exactly(tmp_path, model):
+    weights = _perturb(model, 1)
+    state = _state(done=["private/client-1", "upload/client-1"], uploads={"client-1": b"\x00up\xff"},
+                   server_payload=b"down", rows=[ROW], phase_seconds=12.25)
+    (tmp_path / "metrics.jsonl").write_text('{"event": "x"}\n')
+    PhaseCheckpoint(tmp_path, "FedMKT").commit(state, "upload/client-1", NAMES, {
+        "adapter/client-1": model, "upload/client-1": b"\x00up\xff", "server_payload": b"down"})
+
+    _perturb(model, 2)
+    saved = PhaseCheckpoint(tmp_path, "FedMKT").load(NAMES)
+    assert saved.state == state
+    assert set(saved.adapters) == {"client-1"}
+    load_adapter(model, saved.adapters["client-1"])
+    assert all(torch.equal(weights[k], v) for k, v in get_adapter_state(model).items())
+    manifest = json.loads((tmp_path / "checkpoints" / "FedMKT" / "manifest.json").read_text())
+    assert (manifest["metrics_bytes"], manifest["comm_bytes"]) == (len('{"event": "x"}\n'), 0)
+
+
+def test_a_commit_killed_before_its_manifest_leaves_the_previous_one_whole(tmp_path, model, monkeypatch):
+    store = PhaseCheckpoint(tmp_path, "FedMKT")
+    first = _perturb(model, 1)
+    store.commit(_state(), "private/client-1", NAMES, {"adapter/client-1": model})
+    _perturb(model, 2)
+    late = _state(done=["private/client-1", "client_kd/client-1"])
+
+    def killed(src, dst):  # the process dies between the fsync of the new manifest and its rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        store.commit(late, "client_kd/client-1", NAMES, {"adapter/client-1": model})
+    monkeypatch.undo()
+
+    saved = PhaseCheckpoint(tmp_path, "FedMKT").load(NAMES)
+    assert saved.state.done == ["private/client-1"]
+    load_adapter(model, saved.adapters["client-1"])
+    assert all(torch.equal(first[k], v) for k, v in get_adapter_state(model).items())
+
+
+def test_blobs_are_never_rewritten_and_unreferenced_ones_are_removed(tmp_path, model):
+    store = PhaseCheckpoint(tmp_path, "FedMKT")
+    blobs = tmp_path / "checkpoints" / "FedMKT" / "blobs"
+    state = _state(uploads={"client-1": b"one"})
+    store.commit(state, "private/client-1", NAMES, {"adapter/client-1": model, "upload/client-1": b"one"})
+    first = set(os.listdir(blobs))
+    state.done.append("client_kd/client-1")
+    store.commit(state, "client_kd/client-1", NAMES, {"adapter/client-1": model})
+    second = set(os.listdir(blobs))
+    assert len(first) == len(second) == 2 and first != second  # the new adapter has a new name
+    state.start_round(2)  # uploads belong to their round
+    state.done.append("private/client-1")
+    store.commit(state, "private/client-1", NAMES, {"adapter/client-1": model})
+    assert os.listdir(blobs) == ["r2-private-client-1-adapter-client-1"]
+    assert not list((tmp_path / "checkpoints").rglob("*.tmp"))
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused_in_one_line(tmp_path, model):
+    store = PhaseCheckpoint(tmp_path, "FedMKT")
+    store.commit(_state(), "private/client-1", NAMES, {"adapter/client-1": model})
+    with pytest.raises(FedMKTError, match=r"saved for participants .*delete that folder") as other:
+        store.load(["server", "client-1", "client-2"])
+    assert "\n" not in str(other.value)
+    for blob in (tmp_path / "checkpoints" / "FedMKT" / "blobs").iterdir():
+        for file in blob.iterdir():
+            file.unlink()
+        blob.rmdir()
+    with pytest.raises(FedMKTError, match=r"adapter/client-1 file blobs/.* is missing"):
+        store.load(NAMES)
+
+
+def test_rng_states_round_trip():
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    saved = json.loads(json.dumps(capture_rng()))  # what the manifest stores
+    first = (random.random(), np.random.rand(3).tolist(), torch.rand(3).tolist(), np.random.randn())
+    restore_rng(saved)
+    assert (random.random(), np.random.rand(3).tolist(), torch.rand(3).tolist(), np.random.randn()) == first
