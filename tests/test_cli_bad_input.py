@@ -232,7 +232,6 @@ def test_bad_models(cli, tmp_path, broken_model_folders, case, model, words):
     _one_line_error(*cli("run", str(config), "--out", str(tmp_path / "out"), "--no-progress")[::2], *words)
 
 
-@pytest.mark.xfail(strict=True, reason="needs models.checks.check_models_fit called in runners/local.py")
 def test_top_k_larger_than_a_vocabulary(cli, tmp_path):
     config = tmp_path / "c.yaml"
     quick = {"train": {"max_steps": 1}}  # while the check is not wired, the run goes through: keep it short

@@ -144,6 +144,8 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
         return build_tiny_tokenizer(parse_tiny_name(name).tokenizer)
     folder = Path(name).expanduser()
     source = folder if folder.is_dir() else _source(name)  # a tokenizer-only folder is enough here
+    if isinstance(source, Path) and (source / "config.json").is_file():
+        _check_config(source)  # transformers reads it for the tokenizer class; say so before it fails obscurely
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
     except (ValueError, KeyError) as err:  # a folder whose files are not a tokenizer transformers can read

@@ -14,6 +14,7 @@ that says how to resume; the last checkpoint stays intact.
 from __future__ import annotations
 
 import errno
+import json
 import random
 import re
 import time
@@ -28,8 +29,11 @@ from transformers.utils import logging as hf_logging
 from fedmkt.config import ExperimentConfig, dump_config, dump_configs
 from fedmkt.errors import FedMKTError
 from fedmkt.io import DiskWriteError, atomic_write_text
+from fedmkt.models.checks import check_models_fit
+from fedmkt.models.precision import mixed_precision
 from fedmkt.report.comm import CommLedger, render_comm_table, render_round_times
 from fedmkt.report.events import EventLog
+from fedmkt.report.exclusions import exclusion_records, render_exclusions
 from fedmkt.report.plots import plot_methods, plot_rounds
 from fedmkt.report.results import ResultRow, write_results
 from fedmkt.report.table import render_report
@@ -39,6 +43,7 @@ from fedmkt.runners.context import RunContext
 from fedmkt.runners.phases import Phase, plan_phases
 from fedmkt.runners.progress import ProgressBoard
 from fedmkt.runners.split import build_split, infer_scenario
+from fedmkt.runners.variants import variants_for
 
 
 def _seed_everything(seed: int) -> None:
@@ -58,8 +63,10 @@ def _run_phase(ctx: RunContext, phase: Phase, resume: bool) -> list[ResultRow]:
     if earlier is None:
         ctx.log.write("phase_start", phase=phase.id)
     start = time.perf_counter() - (earlier or 0.0)
+    runtime = ctx.config.runtime
     try:
-        rows = phase.run(ctx)
+        with mixed_precision(runtime.autocast, runtime.device):
+            rows = phase.run(ctx)
     except (StepFailed, DiskWriteError):
         raise
     except FedMKTError as error:
@@ -151,6 +158,9 @@ def _run_experiment(
     start = time.perf_counter()
 
     fetch_needed_assets(config, show_progress)
+    # every tokenizer loads here, so a broken one or a top_k wider than a vocabulary fails in seconds
+    check_models_fit(config.fedmkt.top_k, [p.model for p in [config.server, *config.clients]],
+                     exchanges_distributions=any(v.exchange for v in variants_for(config.methods)))
     split = build_split(config)
     log.write("data_split", public=len(split.public), private=[len(p) for p in split.private], eval=len(split.eval))
     journal.mark_start(run_dir)
@@ -165,7 +175,8 @@ def _run_experiment(
         plot_methods(rows, metric, run_dir / "plots" / f"methods_{metric}.png")
         plot_rounds(rows, metric, run_dir / "plots" / f"rounds_{metric}.png")
     seconds = time.perf_counter() - start
-    report = render_report(rows, f"{config.name}: {config.task} ({ctx.scenario})")
+    scored_on = ", scored on the dev slice" if config.eval.split == "dev" else ""
+    report = render_report(rows, f"{config.name}: {config.task} ({ctx.scenario}{scored_on})")
     comm = render_comm_table(CommLedger(run_dir / "comm.jsonl").read(), _reference_sizes(log))
     if comm:
         report += "\n## Communication (bytes per round, all clients together)\n\n" + comm + "\n"
@@ -174,6 +185,9 @@ def _run_experiment(
         report += ("\n## Time per round\n\nOverhead is everything but forward and backward passes: "
                    "(de)serialisation, validation, alignment, selection, FedAvg, writing adapters and glue "
                    "(other). Scoring is not part of a round.\n\n" + times + "\n")
+    events = log.read()
+    report += render_exclusions(events)
+    atomic_write_text(run_dir / "exclusions.json", json.dumps(exclusion_records(events), indent=2))
     report += f"\n- run folder: {run_dir}\n- wall time: {seconds:.0f} s\n- seed: {config.seed}\n"
     atomic_write_text(run_dir / "results.md", report)
     log.write("run_end", seconds=round(seconds, 3))
