@@ -42,7 +42,7 @@ def run(
     preset: Annotated[str | None, typer.Option(help="Run a shipped preset instead: default or tiny.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<name>-<time>).")] = None,
     resume: Annotated[
-        Path | None, typer.Option(help="Continue the run in this folder, skipping finished phases.")
+        Path | None, typer.Option(help="Continue the run in this folder after its last complete step.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
