@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from fedmkt.bench.comm import our_message, our_message_bytes, reference_bytes
 from fedmkt.bench.commands import app
-from fedmkt.core.messages import encode, receive
+from fedmkt.core.message_checks import receive
+from fedmkt.core.messages import encode
 from fedmkt.core.participant import PublicView
 from fedmkt.data.tasks import get_task
 from fedmkt.errors import FedMKTError

@@ -9,6 +9,7 @@ import pytest
 import safetensors.numpy
 import torch
 
+from fedmkt.core.message_checks import max_message_bytes, receive, validate
 from fedmkt.core.messages import (
     SCHEMA_VERSION,
     DistributionMessage,
@@ -16,11 +17,8 @@ from fedmkt.core.messages import (
     SampleDistributions,
     decode,
     encode,
-    max_message_bytes,
     message_nbytes,
     pack_samples,
-    receive,
-    validate,
     wire_id_dtype,
 )
 from fedmkt.core.topk import answer_nll, topk_distribution

@@ -9,7 +9,8 @@ import pytest
 import torch
 from roles_fixtures import MAX_LENGTH, TOP_K, lora_model, tiny_qa_split, train_args
 
-from fedmkt.core.messages import MessageRejected, decode, encode, receive
+from fedmkt.core.message_checks import receive
+from fedmkt.core.messages import MessageRejected, decode, encode
 from fedmkt.core.participant import Participant, Peer, PublicView
 from fedmkt.errors import FedMKTError
 from fedmkt.models.lora import get_adapter_state

@@ -26,6 +26,7 @@ from transformers import PreTrainedTokenizerBase
 
 from fedmkt.core.alignment import Aligner
 from fedmkt.core.kd_training import KDTargets, targets_from_aligned
+from fedmkt.core.message_checks import receive as receive_message
 from fedmkt.core.messages import (
     SCHEMA_VERSION,
     DistributionMessage,
@@ -33,7 +34,6 @@ from fedmkt.core.messages import (
     encode,
     pack_samples,
 )
-from fedmkt.core.messages import receive as receive_message
 from fedmkt.core.reports import MessageReport, PhaseReport
 from fedmkt.core.topk import answer_nll, topk_distribution
 from fedmkt.data.example import Example
@@ -94,7 +94,7 @@ class PublicView:
         return self._index[uid]
 
     def expected_positions(self) -> dict[str, int]:
-        """uid -> number of answer positions: what ``messages.receive`` checks a message against."""
+        """uid -> number of answer positions: what ``message_checks.receive`` checks a message against."""
         return {uid: int(p.size) for uid, p in zip(self.uids, self.positions, strict=True)}
 
 

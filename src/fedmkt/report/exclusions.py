@@ -1,6 +1,6 @@
 """Which messages a round went on without, and why: the "Excluded messages" section of a run's results.
 
-A receiver validates every message (``fedmkt.core.messages.receive``); a bad one (undecodable,
+A receiver validates every message (``fedmkt.core.message_checks.receive``); a bad one (undecodable,
 wrong schema version or round, NaN or negative probabilities, ids out of range, unknown or
 duplicated samples, larger than the public set allows) excludes its sender for that round, and a
 registered sender that sent nothing is missing. The runner logs each intake to ``metrics.jsonl``
