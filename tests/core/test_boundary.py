@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-MODULES = ("topk", "messages", "selection", "losses")
+MODULES = ("topk", "messages", "message_checks", "selection", "losses")
 FORBIDDEN = ("typer", "rich", "flwr", "fedmkt.runners", "fedmkt.cli", "transformers")
 
 
