@@ -13,7 +13,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,flower]"
 	touch $@
 
 assets: install
@@ -26,7 +26,7 @@ test: assets
 	$(PY) -m pytest
 
 test-fast: install
-	$(PY) -m pytest -m "not real"
+	$(PY) -m pytest -m "not real and not flower"
 
 lint: install
 	$(VENV)/bin/ruff check src tests

@@ -46,6 +46,20 @@ def parameter_bytes(model: nn.Module, *, trainable_only: bool) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+def reference_sizes(events: list[dict]) -> dict[str, int]:
+    """What classic federated fine-tuning would send, from a run's ``model_size`` events.
+
+    An event with no frozen weights (``full_bytes`` 0) comes from a model without an adapter (the
+    frozen LLM of LLM2SLM), whose "trainable" bytes are the whole model: it says nothing of LoRA.
+    """
+    sizes: dict[str, int] = {}
+    for event in events:
+        if event.get("event") == "model_size" and event.get("full_bytes"):
+            sizes[f"LoRA adapter of {event['model']}"] = event["lora_bytes"]
+            sizes[f"full {event['model']} (as loaded)"] = event["full_bytes"]
+    return sizes
+
+
 def render_comm_table(records: list[dict], references: dict[str, int]) -> str:
     """Markdown: bytes per round and direction for each method, then the reference sizes."""
     if not records:

@@ -31,9 +31,6 @@ from fedmkt.runners.checkpoint import Changed, PhaseCheckpoint, PhaseState, Save
 from fedmkt.runners.context import RunContext
 from fedmkt.runners.progress import TrainingBar
 from fedmkt.runners.variants import PrivateOnlyClient, Variant, round_args, should_score, with_lora
-from fedmkt.runners.variants import variants_for as variants_for  # re-exported: phases, deploy.flower
-
-_round_args, _should_score = round_args, should_score  # the names deploy.flower imports from here
 
 _TIMING_BUCKETS = {
     "seconds": "model_compute",  # a training phase (PhaseReport)

@@ -31,7 +31,7 @@ from fedmkt.errors import FedMKTError
 from fedmkt.io import DiskWriteError, atomic_write_text
 from fedmkt.models.checks import check_models_fit
 from fedmkt.models.precision import mixed_precision
-from fedmkt.report.comm import CommLedger, render_comm_table, render_round_times
+from fedmkt.report.comm import CommLedger, reference_sizes, render_comm_table, render_round_times
 from fedmkt.report.events import EventLog
 from fedmkt.report.exclusions import exclusion_records, render_exclusions
 from fedmkt.report.plots import plot_methods, plot_rounds
@@ -75,16 +75,6 @@ def _run_phase(ctx: RunContext, phase: Phase, resume: bool) -> list[ResultRow]:
     journal.write_phase(ctx.run_dir, phase.id, rows)  # after phase_end, so its watermark covers it
     checkpoint.discard()
     return rows
-
-
-def _reference_sizes(log: EventLog) -> dict[str, int]:
-    """What classic federated fine-tuning would send, from the run's ``model_size`` events."""
-    sizes: dict[str, int] = {}
-    for event in log.read():
-        if event["event"] == "model_size":
-            sizes[f"LoRA adapter of {event['model']}"] = event["lora_bytes"]
-            sizes[f"full {event['model']} (as loaded)"] = event["full_bytes"]
-    return sizes
 
 
 def fetch_needed_assets(config: ExperimentConfig, show_progress: bool) -> None:
@@ -177,7 +167,7 @@ def _run_experiment(
     seconds = time.perf_counter() - start
     scored_on = ", scored on the dev slice" if config.eval.split == "dev" else ""
     report = render_report(rows, f"{config.name}: {config.task} ({ctx.scenario}{scored_on})")
-    comm = render_comm_table(CommLedger(run_dir / "comm.jsonl").read(), _reference_sizes(log))
+    comm = render_comm_table(CommLedger(run_dir / "comm.jsonl").read(), reference_sizes(log.read()))
     if comm:
         report += "\n## Communication (bytes per round, all clients together)\n\n" + comm + "\n"
     times = render_round_times(log.read())

@@ -1,0 +1,118 @@
+"""``fedmkt deploy``: certificates, node keys, the Flower app folder, and a local test federation.
+
+Every command needs the ``flower`` extra (``pip install 'fedmkt[flower]'``); without it each one
+stops with a one-line error, and ``fedmkt --help`` still works (imports happen inside commands).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from fedmkt.errors import FedMKTError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+console = Console()
+
+Experiment = Annotated[str, typer.Option(help="preset:<name> or an experiment YAML file.")]
+ExperimentName = Annotated[str, typer.Option(help="Which experiment of a suite (empty: the file holds one).")]
+Method = Annotated[str, typer.Option(help="FedMKT or FedMKT-FedAvg.")]
+Timeout = Annotated[float, typer.Option(help="Seconds the server waits for the replies of one step.")]
+MinClients = Annotated[int, typer.Option(help="Stop the run when fewer clients are left in a step.")]
+
+
+def _need_flower() -> None:
+    try:
+        import flwr  # noqa: F401
+    except ImportError:
+        raise FedMKTError("fedmkt deploy needs the flower extra: pip install 'fedmkt[flower]'") from None
+
+
+@app.command()
+def certs(
+    folder: Annotated[Path, typer.Argument(help="Where to write ca.crt, ca.key, server.pem, server.key.")],
+    host: Annotated[list[str] | None, typer.Option(help="SuperLink address (repeat); default 127.0.0.1, localhost.")]
+    = None,
+    days: Annotated[int, typer.Option(help="Validity in days.")] = 365,
+) -> None:
+    """A CA and the SuperLink's TLS certificate for the addresses nodes dial."""
+    _need_flower()
+    from fedmkt.deploy.certs import make_tls_files
+
+    files = make_tls_files(folder, host or ["127.0.0.1", "localhost"], days=days)
+    console.print(f"CA {files.ca_cert} (give it to every node), server certificate {files.server_cert}, "
+                  f"key {files.server_key} (stay on the SuperLink host)")
+
+
+@app.command("node-key")
+def node_key(
+    folder: Annotated[Path, typer.Argument(help="Where to write NAME.key and NAME.pub.")],
+    name: Annotated[str, typer.Argument(help="The node's name (file names and key comment).")],
+) -> None:
+    """A SuperNode's key pair: the private key stays on the node, the .pub file gets registered."""
+    _need_flower()
+    from fedmkt.deploy.certs import make_node_keys
+
+    keys = make_node_keys(folder, name)
+    console.print(f"private key {keys.private} (node only); register {keys.public} with "
+                  f"`flwr supernode register {keys.public} <connection>`")
+
+
+@app.command("app")
+def app_folder(
+    folder: Annotated[Path, typer.Argument(help="The app folder to write (a pyproject.toml).")],
+    experiment: Experiment = "preset:tiny",
+    experiment_name: ExperimentName = "tiny-heterogeneous",
+    method: Method = "FedMKT",
+    out: Annotated[str, typer.Option(help="Run folder on the SuperLink host (empty: runs/flower-<run id>).")] = "",
+    min_clients: MinClients = 2,
+    timeout: Timeout = 600.0,
+) -> None:
+    """The Flower app folder that `flwr run FOLDER <connection>` submits."""
+    _need_flower()
+    from fedmkt.deploy.flower.project import write_app
+
+    write_app(folder, {"experiment": experiment, "experiment-name": experiment_name, "method": method, "out": out,
+                       "min-clients": min_clients, "timeout": timeout})
+    console.print(f"wrote {folder / 'pyproject.toml'}; run it with: flwr run {folder} <connection> --stream")
+
+
+@app.command()
+def local(
+    workdir: Annotated[Path, typer.Option(help="Certificates, keys, logs and node caches go here.")]
+    = Path("runs/flower-local"),
+    experiment: Experiment = "preset:tiny",
+    experiment_name: ExperimentName = "tiny-heterogeneous",
+    method: Method = "FedMKT",
+    timeout: Timeout = 600.0,
+    min_clients: MinClients = 2,
+) -> None:
+    """A whole federation on 127.0.0.1: SuperLink + one SuperNode per client, TLS and node auth, one run."""
+    _need_flower()
+    from fedmkt.deploy.flower.project import write_app
+    from fedmkt.deploy.flower.task import experiment_text, pick_experiment
+    from fedmkt.deploy.local import LocalFederation
+
+    config = pick_experiment(experiment_text(experiment), experiment_name, experiment)
+    workdir = workdir.resolve()
+    out = workdir / "run"
+    app_dir = write_app(workdir / "app")
+    start = time.perf_counter()
+    with LocalFederation(workdir) as fed:
+        fed.start_superlink()
+        for client in config.clients:
+            keys = fed.node_keys(client.name)
+            fed.register(keys)
+            fed.start_supernode(client.name, keys, {"client": client.name,
+                                                    "cache": str(workdir / "nodes" / client.name / "cache")})
+        console.print(f"SuperLink on {fed.address}, {len(config.clients)} SuperNodes; logs in {fed.logs}")
+        run = fed.run_app(app_dir, {"experiment": experiment, "experiment-name": experiment_name, "method": method,
+                                    "out": str(out), "timeout": timeout, "min-clients": min_clients})
+        code = run.wait()
+    if code != 0 or not (out / "results.md").is_file():
+        raise FedMKTError(f"the Flower run failed (flwr run exit {code}); see {workdir / 'logs'}")
+    console.print(f"done in {time.perf_counter() - start:.0f} s; results in {out / 'results.md'}")

@@ -1,0 +1,133 @@
+"""The FedMKT ClientApp: one client's steps of a round, each a Flower message handler.
+
+Message types (the server's ``fedmkt.deploy.flower.server_app`` sends them in this order):
+
+- ``query.info``: who the node is (client name, model, logit width, private data size);
+- ``train.upload`` (steps 1-2): SFT on the private data, then the public top-k distributions
+  and answer NLLs, returned as arrays;
+- ``train.distill`` (steps 7-8): the LLM's distributions in, DualMinCE choice, alignment and
+  SFT+KD on the public set; returns the reports (and the adapter when FedAvg follows);
+- ``train.fedavg``: the averaged adapter in, loaded and kept.
+
+The round's last message (``distill``, or ``fedavg`` when adapters are averaged) also asks for
+the client's scores on the eval set when the round is scored (``score-method`` in the job), so
+scoring costs no message of its own: every message starts a ClientApp process.
+
+Every message carries the experiment config (``job``); a handler that fails raises, and
+Flower turns the exception into an error reply, which the server logs as that client's
+reason for being left out of the step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+import yaml
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from fedmkt.baselines.common import score
+from fedmkt.config import ExperimentConfig, parse_config
+from fedmkt.core.participant import Participant
+from fedmkt.deploy.flower.codec import (
+    adapter_to_record,
+    json_record,
+    payload_to_records,
+    record_to_adapter,
+    records_to_payload,
+)
+from fedmkt.deploy.flower.node import NodeSession
+from fedmkt.errors import FedMKTError
+from fedmkt.models.lora import get_adapter_state
+from fedmkt.report.comm import parameter_bytes
+from fedmkt.runners.variants import round_args
+
+app = ClientApp()
+
+
+def job_of(message: Message) -> tuple[ExperimentConfig, ConfigRecord]:
+    """The experiment config and the step's settings the server sent."""
+    job = message.content.config_records.get("job")
+    if job is None or not isinstance(job.get("experiment"), str):
+        raise FedMKTError("message from the server lacks its 'job' record (experiment config)")
+    return parse_config(yaml.safe_load(job["experiment"]), "experiment sent by the server"), job
+
+
+def _reply(message: Message, session: NodeSession, **records) -> Message:
+    """The reply with the session's timings (``handler``: the whole handler, work included)."""
+    session.timings["handler"] = time.perf_counter() - session.started
+    content = RecordDict({**records, "timing": MetricRecord(dict(session.timings))})
+    return Message(content, reply_to=message)
+
+
+@app.query("info")
+def info(message: Message, context: Context) -> Message:
+    """Name, model and logit width of this node's client (the server registers it with them)."""
+    config, _ = job_of(message)
+    session = NodeSession(config, context)
+    model, tokenizer = session.model_and_tokenizer
+    vocab_size = Participant(session.spec.name, model, tokenizer, [], session.spec.train.max_length).vocab_size
+    lora = parameter_bytes(model, trainable_only=True)
+    return _reply(message, session, info=ConfigRecord({
+        "name": session.spec.name, "model": session.spec.model, "vocab_size": vocab_size,
+        "n_private": len(session.private), "lora_bytes": lora,
+        "full_bytes": parameter_bytes(model, trainable_only=False) - lora,
+    }))
+
+
+@app.train("upload")
+def upload(message: Message, context: Context) -> Message:
+    """Steps 1-2: private SFT (every round, or round 1 only), then the public distributions."""
+    config, job = job_of(message)
+    session = NodeSession(config, context)
+    round_, fm = int(job["round"]), config.fedmkt
+    client = session.client(config.server.model, int(job["server-vocab"]))
+    reports = {}
+    if fm.train_private_each_round or round_ == 1:
+        reports["train_private"] = client.train_private(round_args(session.spec, config.seed, round_)).to_dict()
+    data, report = client.public_payload(round_, fm.top_k, fm.public_batch_size)
+    reports["client_message"] = report.to_dict()
+    session.save_adapter()
+    session.save_own(round_, client.own_nll)
+    arrays, header = payload_to_records(data)
+    return _reply(message, session, topk=arrays, header=header, reports=json_record(**reports))
+
+
+@app.train("distill")
+def distill(message: Message, context: Context) -> Message:
+    """Steps 7-8: the LLM's message, DualMinCE choice and alignment, then SFT+KD on the public set."""
+    config, job = job_of(message)
+    session = NodeSession(config, context)
+    round_, fm = int(job["round"]), config.fedmkt
+    client = session.client(config.server.model, int(job["server-vocab"]))
+    session.restore_own(client, round_)
+    data = records_to_payload(message.content.array_records.get("topk"), message.content.config_records.get("header"))
+    aligned = client.receive_llm(data, round=round_, top_k=fm.top_k, unmatched_weight=fm.unmatched_weight)
+    trained = client.train_public(round_args(session.spec, config.seed, round_), fm.kd_weight, fm.temperature)
+    session.save_adapter()
+    records = {"reports": json_record(client_align=aligned.to_dict(), client_train=trained.to_dict())}
+    if bool(job.get("fedavg", False)):
+        records["adapter"] = adapter_to_record(get_adapter_state(session.model))
+    return _reply(message, session, **records, **_scores(session, job))
+
+
+@app.train("fedavg")
+def fedavg(message: Message, context: Context) -> Message:
+    """Load and keep the averaged adapter the server sends."""
+    config, job = job_of(message)
+    session = NodeSession(config, context)
+    session.set_adapter(record_to_adapter(message.content.array_records.get("adapter")))
+    return _reply(message, session, **_scores(session, job))
+
+
+def _scores(session: NodeSession, job: ConfigRecord) -> dict[str, ConfigRecord]:
+    """The model scored on the eval set when the job names a method (the round's last step)."""
+    method = str(job.get("score-method", ""))
+    if not method:
+        return {}
+    model, tokenizer = session.model_and_tokenizer
+    start = time.perf_counter()
+    rows = score(session.ctx, session.spec, "slm", method, model, tokenizer, round_=int(job["round"]))
+    session.timings["score"] = time.perf_counter() - start
+    return {"rows": json_record(rows=[asdict(r) for r in rows])}

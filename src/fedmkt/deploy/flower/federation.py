@@ -1,0 +1,204 @@
+"""FedMKT's rounds driven over Flower: the in-process runner's round with messages in between.
+
+Per round (paper section 3.2), with the same core calls and arguments as
+``fedmkt.runners.federated.FederatedPhase``:
+
+1-2. ``train.upload`` to every registered client: private SFT, public top-k distributions up;
+3.   ``Server.receive`` validates them (a bad one is excluded with the core's reason), then
+     ``select_and_align``; the run stops if fewer than ``min_clients`` are left;
+4-5. ``train_public`` and ``public_payload`` on the server;
+6-8. ``train.distill`` to the accepted clients: the LLM's distributions down, client KD;
+     optional FedAvg: adapters up (``distill`` replies), the weighted mean down (``train.fedavg``);
+then the server scores its LLM; clients that finished the round sent their scores with their last
+reply. Every exclusion is an ``excluded`` event in ``metrics.jsonl`` (round, step, client,
+reason) and a warning in the ServerApp's log (``fedmkt.deploy.flower.runlog``).
+"""
+
+from __future__ import annotations
+
+import time
+from logging import INFO
+
+from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.common import log as flwr_log
+from flwr.serverapp import Grid
+
+from fedmkt.baselines.common import score
+from fedmkt.config import dump_config
+from fedmkt.core.fedavg import fedavg_states
+from fedmkt.core.participant import PeerInfo
+from fedmkt.core.server import Server
+from fedmkt.deploy.flower.codec import (
+    adapter_to_record,
+    payload_to_records,
+    record_nbytes,
+    record_to_adapter,
+    records_to_payload,
+)
+from fedmkt.deploy.flower.exchange import Exchange, parse_replies
+from fedmkt.deploy.flower.registration import match_clients, wait_for_nodes
+from fedmkt.deploy.flower.results import write_reports
+from fedmkt.deploy.flower.runlog import RunLog, rows_of
+from fedmkt.deploy.flower.settings import Settings, pick_variant
+from fedmkt.deploy.flower.task import build_server, experiment_text, pick_experiment, run_context
+from fedmkt.errors import FedMKTError
+from fedmkt.io import atomic_write_text
+from fedmkt.models.loading import load_tokenizer
+from fedmkt.models.lora import save_adapter
+from fedmkt.report.comm import CommLedger, parameter_bytes
+from fedmkt.report.results import ResultRow
+from fedmkt.runners.variants import round_args, should_score
+
+
+class FlowerFederation:
+    """The server's side of one Flower run of FedMKT (or FedMKT-FedAvg)."""
+
+    def __init__(self, grid: Grid, settings: Settings) -> None:
+        self.settings = settings
+        self.config = pick_experiment(experiment_text(settings.experiment), settings.experiment_name,
+                                      settings.experiment)
+        self.variant = pick_variant(self.config, settings.method)
+        self.ctx = run_context(self.config, settings.out)
+        self.runlog = RunLog(self.ctx.log, self.variant.phase)
+        self.job_text = dump_config(self.config)
+        atomic_write_text(settings.out / "config.yaml", self.job_text)
+        self.ledger = CommLedger(settings.out / "comm.jsonl")
+        self.exchange = Exchange(grid, settings.timeout)
+        self.grid = grid
+        self.nodes: dict[str, int] = {}  # client name -> node id
+        self.sizes: dict[str, int] = {}  # client name -> private examples (FedAvg weight)
+        self.server: Server | None = None  # built by run()
+
+    def _require(self, names, round_: int, step: str) -> None:
+        if len(names) < self.settings.min_clients:
+            self.runlog.write("run_abort", round=round_, step=step, clients=sorted(names),
+                              min_clients=self.settings.min_clients)
+            raise FedMKTError(f"round {round_} {step}: {len(names)} client(s) left ({sorted(names)}), "
+                              f"fewer than min-clients={self.settings.min_clients}; stopping the run")
+
+    def _job(self, round_: int, **extra) -> ConfigRecord:
+        return ConfigRecord({"experiment": self.job_text, "round": round_,
+                             "server-vocab": self.server.participant.vocab_size, **extra})
+
+    # -- the run ---------------------------------------------------------------------------
+    def run(self) -> list[ResultRow]:
+        start = time.perf_counter()
+        self.runlog.write("run_start", name=self.config.name, method=self.settings.method)
+        self.server = build_server(self.ctx)
+        self._register()
+        rows: list[ResultRow] = []
+        fm = self.config.fedmkt
+        for round_ in range(1, fm.rounds + 1):
+            begun = time.perf_counter()
+            self.runlog.write("round_start", round=round_, clients=sorted(self.nodes))
+            scoring = should_score(round_, fm.rounds, fm.eval_every)
+            finished = self._round(round_, self.variant.slm_method if scoring else None)
+            save_adapter(self.server.model, self.settings.out / "adapters" / self.variant.phase / f"round-{round_}"
+                         / self.server.name)
+            self.runlog.write("round_end", round=round_, seconds=time.perf_counter() - begun, clients=sorted(finished))
+            if scoring:
+                rows += self._score(round_, finished)
+        write_reports(self.ctx, rows, self.ledger)
+        self.runlog.write("run_end", seconds=round(time.perf_counter() - start, 3))
+        return rows
+
+    def _register(self) -> None:
+        """Wait for the nodes, ask each who it is, register the clients in the experiment's order."""
+        node_ids = wait_for_nodes(self.grid, len(self.config.clients), self.settings.wait_nodes)
+        self.runlog.write("nodes", connected=len(node_ids), expected=len(self.config.clients))
+        probe = {f"node-{n}": n for n in node_ids}
+        job = self._job(0)
+        exclude = self.runlog.excluder("info", 0)
+        replies = self.exchange.ask("query.info", 0, {k: RecordDict({"job": job}) for k in probe}, probe, exclude)
+        self._log_size(self.config.server.model, self.server.model)
+        for name, node in match_clients(replies, probe, self.config, exclude).items():
+            spec = next(c for c in self.config.clients if c.name == name)
+            self.server.register_client(PeerInfo(name, load_tokenizer(spec.model), node.vocab_size,
+                                                 spec.train.max_length))
+            self.nodes[name], self.sizes[name] = node.node_id, node.n_private
+            self.runlog.write("client_registered", client=name, node_id=str(node.node_id), model=node.model)
+            self.runlog.write("model_size", participant=name, model=node.model, lora_bytes=node.lora_bytes,
+                              full_bytes=node.full_bytes)
+        self._require(self.nodes, 0, "info")
+
+    def _log_size(self, model_name: str, model) -> None:
+        lora = parameter_bytes(model, trainable_only=True)
+        self.runlog.write("model_size", participant=self.config.server.name, model=model_name, lora_bytes=lora,
+                 full_bytes=parameter_bytes(model, trainable_only=False) - lora)
+
+    def _round(self, round_: int, score_method: str | None) -> dict[str, Message]:
+        """One round; the last reply of each client that finished it (with its scores when asked)."""
+        cfg, fm, server = self.config, self.config.fedmkt, self.server
+        job = self._job(round_)
+        online = set(self.grid.get_node_ids())
+        for name in [n for n in self.nodes if self.nodes[n] not in online]:  # not worth a timeout
+            self.runlog.excluder("upload", round_)(name, "train.upload: its node is not connected")
+        asked = {n: RecordDict({"job": job}) for n in self.nodes if self.nodes[n] in online}
+        replies = self.exchange.ask("train.upload", round_, asked, self.nodes, self.runlog.excluder("upload", round_))
+        self.runlog.replies(replies, round_, ("train_private", "client_message"))
+        uploads = parse_replies(replies, lambda _, c: records_to_payload(c.array_records.get("topk"),
+                                                                         c.config_records.get("header")),
+                                self.runlog.excluder("upload", round_), "train.upload")
+        for name, data in uploads.items():
+            self.ledger.record(method=self.variant.phase, round=round_, sender=name, receiver="server", kind="topk",
+                               nbytes=len(data))
+        received = server.receive(uploads, round=round_, top_k=fm.top_k)
+        for name, reason in received.rejected.items():
+            self.runlog.excluder("upload", round_)(name, f"train.upload: message rejected: {reason}")
+        self.runlog.write("server_receive", received)
+        self._require(received.accepted, round_, "upload")
+        self.runlog.write("server_align", server.select_and_align(fm.unmatched_weight))
+        self.runlog.write("server_train", server.train_public(round_args(cfg.server, cfg.seed, round_), fm.kd_weight,
+                                                     fm.temperature), round=round_)
+        data, report = server.public_payload(round_, fm.top_k, fm.public_batch_size)
+        arrays, header = payload_to_records(data)
+        self.runlog.write("server_message", report, flower_array_bytes=record_nbytes(arrays))
+        fedavg = self.variant.fedavg
+        job = self._job(round_, fedavg=fedavg, **{"score-method": "" if fedavg else score_method or ""})
+        contents = {n: RecordDict({"job": job, "topk": arrays, "header": header}) for n in received.accepted}
+        for name in contents:
+            self.ledger.record(method=self.variant.phase, round=round_, sender="server", receiver=name, kind="topk",
+                               nbytes=len(data))
+        replies = self.exchange.ask("train.distill", round_, contents, self.nodes,
+                                    self.runlog.excluder("distill", round_))
+        self.runlog.replies(replies, round_, ("client_align", "client_train"))
+        self._require(replies, round_, "distill")
+        return self._fedavg(round_, replies, score_method) if fedavg else replies
+
+    def _fedavg(self, round_: int, replies: dict[str, Message], score_method: str | None) -> dict[str, Message]:
+        exclude = self.runlog.excluder("fedavg", round_)
+        states = parse_replies(replies, lambda _, c: record_to_adapter(c.array_records.get("adapter")), exclude,
+                               "train.distill adapter")
+        names = [n for n in self.nodes if n in states]
+        self._require(names, round_, "fedavg")
+        try:
+            mean = fedavg_states([states[n] for n in names], [float(self.sizes[n]) for n in names])
+        except FedMKTError as err:  # adapters of different shapes: nothing to average
+            raise FedMKTError(f"round {round_} fedavg: {err}") from None
+        record = adapter_to_record(mean)
+        nbytes = sum(t.numel() * t.element_size() for t in mean.values())  # as the in-process ledger counts
+        job = self._job(round_, **{"score-method": score_method or ""})
+        for name in names:
+            for sender, receiver in ((name, "server"), ("server", name)):
+                self.ledger.record(method=self.variant.phase, round=round_, sender=sender, receiver=receiver,
+                                   kind="lora", nbytes=nbytes)
+        got = self.exchange.ask("train.fedavg", round_, {n: RecordDict({"job": job, "adapter": record}) for n in names},
+                                self.nodes, exclude)
+        self.runlog.write("fedavg", round=round_, clients=names, weights=[self.sizes[n] for n in names],
+                          flower_array_bytes=record_nbytes(record))
+        return got
+
+    def _score(self, round_: int, finished: dict[str, Message]) -> list[ResultRow]:
+        """The LLM scored here, then the rows the clients sent with their last reply of the round."""
+        v, cfg = self.variant, self.config
+        rows: list[ResultRow] = []
+        if v.llm_method:
+            rows += score(self.ctx, cfg.server, "llm", v.llm_method, self.server.model,
+                          self.server.participant.tokenizer, round_=round_)
+        if v.slm_method:
+            scored = parse_replies(finished, rows_of, self.runlog.excluder("score", round_), "score")
+            for name in self.nodes:  # the experiment's client order, as the in-process runner writes rows
+                rows += scored.get(name, [])
+        flwr_log(INFO, "round %s scored: %s", round_, ", ".join(f"{r.participant} {r.metric}={r.value:.2f}"
+                                                                 for r in rows))
+        return rows

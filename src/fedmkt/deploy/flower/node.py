@@ -1,0 +1,134 @@
+"""A client's state on its SuperNode, rebuilt for every message and persisted in the node's cache.
+
+Flower 1.41 runs a ClientApp as a fresh ``flwr-clientapp`` process for every message (with
+``--isolation subprocess`` the SuperNode's SuperExec starts one per message; with ``process``
+an external SuperExec does the same), so nothing in memory survives between messages. What
+must survive lives in the node's cache folder, under ``runs/<run id>/<client>/``:
+
+- ``adapter.safetensors``: the LoRA weights after the client's last training (absent: the
+  fresh adapter every participant starts from);
+- ``own.json``: the round and per-sample answer NLLs of the client's last upload (the "own
+  cross-entropy" its DualMinCE choice compares with the LLM's in the same round);
+- ``metrics.jsonl``: the node's own event log; ``../../alignment/``: the vocabulary-map cache.
+
+Each message rebuilds only what a message needs: the base model (tiny models from their seed,
+real ones from the converted folder), the adapter on top (loaded from disk when present), the
+data split, and the core ``Client`` (public set encoded, sequence alignments with the server's
+tokenizer; the vocabulary map comes from the disk cache after the first message).
+:attr:`NodeSession.timings` records each part, so the cost of the missing persistence is
+measured on every reply.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import cached_property
+from pathlib import Path
+
+import psutil
+import torch
+from flwr.app import Context
+from peft import PeftModel
+from safetensors.torch import load_file, save_file
+from transformers import PreTrainedTokenizerBase
+
+from fedmkt.config import ExperimentConfig
+from fedmkt.core.client import Client
+from fedmkt.core.participant import PeerInfo
+from fedmkt.deploy.flower.task import (
+    build_client,
+    client_spec,
+    node_cache,
+    private_examples,
+    run_context,
+    with_lora,
+)
+from fedmkt.errors import FedMKTError
+from fedmkt.io import atomic_write_text
+from fedmkt.models.loading import load_tokenizer
+from fedmkt.models.lora import get_adapter_state, set_adapter_state
+from fedmkt.runners.context import RunContext
+
+
+class NodeSession:
+    """Everything one message handler needs on a node, built lazily, with the time each part took.
+
+    Args:
+        config: the experiment (sent by the server with every message).
+        context: the Flower context (node config, run id).
+    """
+
+    def __init__(self, config: ExperimentConfig, context: Context) -> None:
+        self.started = started = time.perf_counter()
+        self.timings: dict[str, float] = {
+            # process start to handler start: interpreter, imports, Flower's task set-up
+            "process_start": max(time.time() - psutil.Process().create_time(), 0.0),
+        }
+        self.config = config
+        self.index, self.spec = client_spec(config, context.node_config)
+        self.cache = node_cache(context.node_config)
+        self.folder = self.cache / "runs" / str(context.run_id) / self.spec.name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.ctx: RunContext = run_context(config, self.folder)
+        self.private = private_examples(config, self.ctx.split, self.index, context.node_config)
+        self.timings["data"] = time.perf_counter() - started
+
+    def _timed(self, key: str, start: float) -> None:
+        self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - start
+
+    @cached_property
+    def model_and_tokenizer(self) -> tuple[PeftModel, PreTrainedTokenizerBase]:
+        """The client's model with LoRA attached, its saved adapter loaded when there is one."""
+        start = time.perf_counter()
+        model, tokenizer = with_lora(self.ctx, self.spec)
+        self._timed("model", start)
+        start = time.perf_counter()
+        if self.adapter_path.is_file():
+            set_adapter_state(model, load_file(str(self.adapter_path)))
+        self._timed("adapter_load", start)
+        return model, tokenizer
+
+    @property
+    def model(self) -> PeftModel:
+        return self.model_and_tokenizer[0]
+
+    @property
+    def adapter_path(self) -> Path:
+        return self.folder / "adapter.safetensors"
+
+    def client(self, server_model: str, server_vocab: int) -> Client:
+        """The core client, the server known by its model's tokenizer and logit width."""
+        model, tokenizer = self.model_and_tokenizer
+        start = time.perf_counter()
+        server = PeerInfo(self.config.server.name, load_tokenizer(server_model), server_vocab,
+                          self.config.server.train.max_length)
+        client = build_client(self.ctx, self.spec, self.private, model, tokenizer, server,
+                              alignment_cache=self.cache / "alignment")
+        self._timed("client_build", start)
+        return client
+
+    def save_adapter(self) -> None:
+        start = time.perf_counter()
+        tmp = self.adapter_path.with_suffix(".tmp")
+        save_file({k: v.contiguous() for k, v in get_adapter_state(self.model).items()}, str(tmp))
+        tmp.replace(self.adapter_path)
+        self._timed("adapter_save", start)
+
+    def set_adapter(self, state: dict[str, torch.Tensor]) -> None:
+        """Load averaged weights (shapes and keys checked) and persist them."""
+        device = next(self.model.parameters()).device
+        set_adapter_state(self.model, {k: v.to(device) for k, v in state.items()})
+        self.save_adapter()
+
+    def save_own(self, round_: int, nll: dict[str, float]) -> None:
+        atomic_write_text(self.folder / "own.json", json.dumps({"round": round_, "nll": nll}))
+
+    def restore_own(self, client: Client, round_: int) -> None:
+        """Give ``client`` the NLLs of its upload of ``round_`` (saved by :meth:`save_own`)."""
+        path = self.folder / "own.json"
+        saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        if saved.get("round") != round_:
+            raise FedMKTError(f"client {self.spec.name!r}: no upload of round {round_} in {self.folder} "
+                              f"(last: {saved.get('round')}); the LLM's message cannot be compared")
+        client.restore_own_nll(round_, saved["nll"])

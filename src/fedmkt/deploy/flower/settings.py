@@ -1,0 +1,78 @@
+"""The ServerApp's run config (``[tool.flwr.app.config]``, ``flwr run --run-config``), checked.
+
+Keys:
+
+- ``experiment``: ``preset:<name>`` or a YAML file readable by the ServerApp (the SuperLink host);
+- ``experiment-name``: which experiment of a suite (empty: the file holds one);
+- ``method``: ``FedMKT`` or ``FedMKT-FedAvg`` (the experiment must list its methods);
+- ``out``: the run folder on the SuperLink host (empty: ``runs/flower-<run id>``);
+- ``min-clients``: the run stops when fewer clients than this are left in a step;
+- ``timeout``: seconds the server waits for the replies of one step;
+- ``wait-nodes``: seconds to wait at start for every client's SuperNode to connect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from fedmkt.config import ExperimentConfig
+from fedmkt.errors import FedMKTError
+from fedmkt.runners.variants import Variant, variants_for
+
+DEFAULTS: dict[str, str | int | float] = {
+    "experiment": "preset:tiny",
+    "experiment-name": "tiny-heterogeneous",
+    "method": "FedMKT",
+    "out": "",
+    "min-clients": 2,
+    "timeout": 600.0,
+    "wait-nodes": 120.0,
+}
+"""The run config a generated app ships with (``fedmkt deploy app``)."""
+
+METHODS = ("FedMKT", "FedMKT-FedAvg")
+
+
+@dataclass(frozen=True)
+class Settings:
+    experiment: str
+    experiment_name: str
+    method: str
+    out: Path
+    min_clients: int
+    timeout: float
+    wait_nodes: float
+
+    @classmethod
+    def from_run_config(cls, run_config: Mapping[str, object], run_id: int) -> Settings:
+        """Checked settings; a missing key takes its :data:`DEFAULTS` value."""
+        merged = {**DEFAULTS, **dict(run_config)}
+        unknown = sorted(set(merged) - set(DEFAULTS))
+        if unknown:
+            raise FedMKTError(f"run config: unknown key {unknown[0]!r}; known: {', '.join(DEFAULTS)}")
+        method = str(merged["method"])
+        if method not in METHODS:
+            raise FedMKTError(f"run config 'method': {method!r}, expected one of {', '.join(METHODS)}")
+        numbers = {}
+        for key, kind, low in (("min-clients", int, 1), ("timeout", float, 1e-3), ("wait-nodes", float, 0.0)):
+            value = merged[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < low \
+                    or (kind is int and value != int(value)):
+                raise FedMKTError(f"run config {key!r}: {value!r}, expected a {kind.__name__} >= {low:g}")
+            numbers[key] = kind(value)
+        out = Path(str(merged["out"])).expanduser() if merged["out"] else Path("runs") / f"flower-{run_id}"
+        return cls(str(merged["experiment"]), str(merged["experiment-name"]), method, out.resolve(),
+                   numbers["min-clients"], numbers["timeout"], numbers["wait-nodes"])
+
+
+def pick_variant(config: ExperimentConfig, method: str) -> Variant:
+    """The in-process runner's variant for ``method`` (its row names follow the experiment's methods)."""
+    variants = {v.phase: v for v in variants_for(config.methods or [])}
+    if method not in variants:
+        raise FedMKTError(f"run config 'method': {method!r} needs the experiment {config.name!r} to list "
+                          f"{method}-SLM or {method}-LLM among its methods"
+                          .replace("FedMKT-FedAvg-SLM", "FedMKT-SLM-FedAvg").replace("FedMKT-FedAvg-LLM",
+                                                                                   "FedMKT-LLM-FedAvg"))
+    return variants[method]

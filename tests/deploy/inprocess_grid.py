@@ -1,0 +1,89 @@
+"""A Flower ``Grid`` that hands each message to the real ClientApp in this process (tests only).
+
+It replaces only the transport: the ServerApp's ``FlowerFederation`` and the ClientApp's
+handlers run unchanged, each message gets a fresh ``Context`` built from the node's config (so,
+as under Flower 1.41, nothing but the node's cache folder carries state between messages), and
+an exception in a handler becomes an error reply as the SuperNode makes it, and messages get
+their ids as the real grid gives them. ``dead`` nodes never answer, or, with ``unavailable``, the
+SuperLink answers for them with a NODE_UNAVAILABLE error (from node 0, as it does once their
+heartbeats stop); ``tamper`` rewrites a node's replies (an invalid client).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from flwr.app import Error, Message, RecordDict
+from flwr.app.message import Context
+from flwr.clientapp import ClientApp
+from flwr.serverapp import Grid
+from flwr.supercore.task_identity import TaskIdentity
+
+
+class InProcessGrid(Grid):
+    def __init__(self, app: ClientApp, node_configs: dict[int, dict], run_id: int = 1) -> None:
+        self.app = app
+        self.node_configs = node_configs
+        self.run_id = run_id
+        self.dead: set[int] = set()
+        self.unavailable = False  # the SuperLink reports dead nodes instead of staying silent
+        self.kill_before: Callable[[Message], set[int]] | None = None  # nodes to kill before a message
+        self.kill_after: Callable[[Message], set[int]] | None = None  # ... once it has been answered
+        self.tamper: dict[int, Callable[[Message], Message]] = {}
+        self.sent: list[Message] = []
+        TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = run_id, 1, 0
+
+    @property
+    def run(self):
+        class _Run:
+            run_id = self.run_id
+        return _Run()
+
+    def set_run(self, run) -> None:  # pragma: no cover - the ServerApp never calls it
+        raise NotImplementedError
+
+    def create_message(self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str,
+                       ttl: float | None = None) -> Message:  # pragma: no cover
+        return Message(content, dst_node_id=dst_node_id, message_type=message_type, group_id=group_id, ttl=ttl)
+
+    def get_node_ids(self) -> Iterable[int]:
+        return [n for n in self.node_configs if n not in self.dead]
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:  # pragma: no cover
+        raise NotImplementedError
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:  # pragma: no cover
+        raise NotImplementedError
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+        replies = []
+        for message in messages:
+            message.metadata.__dict__["_message_id"] = message.object_id  # as the grid does when it pushes
+            self.sent.append(message)
+            if self.kill_before is not None:
+                self.dead |= self.kill_before(message)
+            node = message.metadata.dst_node_id
+            if node in self.dead:
+                if self.unavailable:
+                    replies.append(_node_unavailable(message))
+                continue
+            TaskIdentity.node_id = node
+            context = Context(self.run_id, node, dict(self.node_configs[node]), RecordDict(), {})
+            try:
+                reply = self.app(message, context)
+            except Exception as err:  # noqa: BLE001 - the SuperNode turns any exception into an error reply
+                reply = Message(Error(code=0, reason=f"{type(err).__name__}: {err}"), reply_to=message)
+            if node in self.tamper:
+                reply = self.tamper[node](reply)
+            replies.append(reply)
+            if self.kill_after is not None:
+                self.dead |= self.kill_after(message)
+        return replies
+
+
+def _node_unavailable(message: Message) -> Message:
+    """The SuperLink's reply for a node whose heartbeats stopped: an error from node 0."""
+    TaskIdentity.node_id = 0
+    reply = Message(Error(code=5, reason="Error: Node Unavailable"), reply_to=message)
+    reply.metadata.__dict__["_src_node_id"] = 0
+    return reply

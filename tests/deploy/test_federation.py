@@ -1,0 +1,166 @@
+"""The ServerApp's rounds and the ClientApp's handlers, with only the transport replaced (``InProcessGrid``).
+
+Each message gets a fresh ClientApp context, so state crosses messages only through the node's
+cache folder, as under Flower 1.41. Same seed, no dropouts: the same scores, adapters and byte
+counts as the in-process runner. Dropouts, invalid messages and strangers are left out with
+their reason; too few clients stop the run.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from rich.console import Console
+
+pytest.importorskip("flwr", reason="flwr is not installed: pip install 'fedmkt[flower]'")
+
+from flwr.app import Array, Message, RecordDict  # noqa: E402
+from inprocess_grid import InProcessGrid  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+from fedmkt.config import parse_config  # noqa: E402
+from fedmkt.deploy.flower.client_app import app  # noqa: E402
+from fedmkt.deploy.flower.federation import FlowerFederation  # noqa: E402
+from fedmkt.deploy.flower.settings import Settings  # noqa: E402
+from fedmkt.errors import FedMKTError  # noqa: E402
+from fedmkt.runners.local import run_experiment  # noqa: E402
+
+SIDE = {"lora": {"r": 4, "alpha": 8, "dropout": 0.0}, "train": {"lr": 3e-3, "batch_size": 8, "max_length": 48}}
+HETEROGENEOUS = ["tiny-gpt2-bpe", "tiny-qwen2-wordpiece", "tiny-opt-unigram"]
+
+
+def _config(models: list[str], rounds: int = 1, fedavg: bool = False) -> dict:
+    methods = ["FedMKT-SLM-FedAvg", "FedMKT-LLM-FedAvg"] if fedavg else ["FedMKT-SLM", "FedMKT-LLM"]
+    return {"name": "t", "seed": 0, "task": "tiny_qa", "server": {"model": "tiny-llama-unigram", **SIDE},
+            "clients": [{"model": m, **SIDE} for m in models],
+            "data": {"public_size": 12, "private_size": 12, "eval_size": 12},
+            "eval": {"batch_size": 16, "bootstrap": 100},
+            "fedmkt": {"rounds": rounds, "top_k": 8}, "methods": methods}
+
+
+def _nodes(tmp_path, n: int) -> dict[int, dict]:
+    return {10 + i: {"client": f"client-{i}", "cache": str(tmp_path / f"cache-{i}")} for i in range(1, n + 1)}
+
+
+def _federate(tmp_path, config: dict, grid: InProcessGrid, **run_config):
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(config))
+    settings = Settings.from_run_config({"experiment": str(path), "experiment-name": "", "out": str(tmp_path / "run"),
+                                         "timeout": 30.0, "wait-nodes": 0.0, **run_config}, grid.run_id)
+    rows = FlowerFederation(grid, settings).run()
+    events = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    return rows, events
+
+
+def _same_adapters(a, b) -> bool:
+    first, second = load_file(str(a)), load_file(str(b))
+    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+@pytest.mark.parametrize("models, rounds, fedavg", [(HETEROGENEOUS[:2], 2, False), (HETEROGENEOUS[:1] * 2, 1, True)],
+                         ids=["heterogeneous-2-rounds", "homogeneous-fedavg"])
+def test_same_seed_same_results_as_the_in_process_runner(tmp_path, models, rounds, fedavg):
+    config = _config(models, rounds, fedavg)
+    grid = InProcessGrid(app, _nodes(tmp_path, len(models)))
+    rows, _ = _federate(tmp_path, config, grid, method="FedMKT-FedAvg" if fedavg else "FedMKT")
+    reference = run_experiment(parse_config(config, "test"), tmp_path / "ref", show_progress=False,
+                               console=Console(quiet=True))
+    assert rows == reference
+    phase = "FedMKT-FedAvg" if fedavg else "FedMKT"
+    ours, ref_adapters = (tmp_path / side / "adapters" / phase / f"round-{rounds}" for side in ("run", "ref"))
+    assert _same_adapters(ours / "server" / "adapter_model.safetensors",
+                          ref_adapters / "server" / "adapter_model.safetensors")
+    for i in range(1, len(models) + 1):  # each client's adapter, kept in its node's cache between messages
+        assert _same_adapters(tmp_path / f"cache-{i}" / "runs" / "1" / f"client-{i}" / "adapter.safetensors",
+                              ref_adapters / f"client-{i}" / "adapter_model.safetensors")
+    ledger = [{k: v for k, v in json.loads(line).items()} for line in (tmp_path / "run" / "comm.jsonl").open()]
+    assert ledger == [json.loads(line) for line in (tmp_path / "ref" / "comm.jsonl").open()]
+
+
+def _at(message_type: str, round_: int, node: int):
+    return lambda m: {node} if (m.metadata.message_type, m.metadata.group_id, m.metadata.dst_node_id) == (
+        message_type, str(round_), node) else set()
+
+
+@pytest.mark.parametrize("how, reason", [
+    ("silent", "train.upload: no answer within 7 s"),
+    ("reported", "train.upload: error reply 5: Error: Node Unavailable"),
+    ("disconnected", "train.upload: its node is not connected"),
+], ids=["silent", "reported", "disconnected"])
+def test_a_node_that_stops_answering_is_left_out_and_the_run_goes_on(tmp_path, how, reason):
+    grid = InProcessGrid(app, _nodes(tmp_path, 2))
+    grid.unavailable = how == "reported"
+    if how == "disconnected":  # gone after its last message of round 1: not even asked in round 2
+        grid.kill_after = _at("train.distill", 1, 12)
+    else:  # dies as the round-2 upload arrives
+        grid.kill_before = _at("train.upload", 2, 12)
+    rows, events = _federate(tmp_path, _config(HETEROGENEOUS[:2], rounds=2), grid, timeout=7.0,
+                             **{"min-clients": 1})
+    excluded = [(e["round"], e["step"], e["client"]) for e in events if e["event"] == "excluded"]
+    assert excluded == [(2, "upload", "client-2")]
+    assert next(e["reason"] for e in events if e["event"] == "excluded").startswith(reason)
+    receive = [e for e in events if e["event"] == "server_receive"]
+    assert [(e["accepted"], e["missing"]) for e in receive] == [(["client-1", "client-2"], []),
+                                                                (["client-1"], ["client-2"])]
+    assert {(r.round, r.participant) for r in rows if r.metric == "acc"} == {
+        (1, "server"), (1, "client-1"), (1, "client-2"), (2, "server"), (2, "client-1")}
+    assert f"| 2 | upload | client-2 | {reason}" in (tmp_path / "run" / "results.md").read_text()
+
+
+def _nan_probs(reply: Message) -> Message:
+    if reply.metadata.message_type != "train.upload" or reply.has_error():
+        return reply
+    probs = reply.content.array_records["topk"]["probs"].numpy().copy()
+    probs[0, 0] = np.nan
+    reply.content.array_records["topk"]["probs"] = Array(probs)
+    return reply
+
+
+def test_an_invalid_upload_is_rejected_by_the_core_and_that_client_gets_no_llm_message(tmp_path):
+    grid = InProcessGrid(app, _nodes(tmp_path, 3))
+    grid.tamper[12] = _nan_probs
+    _, events = _federate(tmp_path, _config(HETEROGENEOUS), grid)
+    (excluded,) = [e for e in events if e["event"] == "excluded"]
+    assert (excluded["step"], excluded["client"]) == ("upload", "client-2")
+    assert "message rejected" in excluded["reason"] and "NaN" in excluded["reason"]
+    distilled = {m.metadata.dst_node_id for m in grid.sent if m.metadata.message_type == "train.distill"}
+    assert distilled == {11, 13}
+
+
+def test_strangers_and_misconfigured_nodes_are_refused_at_registration(tmp_path):
+    nodes = _nodes(tmp_path, 2)
+    nodes[20] = {"client": "client-9", "cache": str(tmp_path / "stranger")}
+    nodes[21] = {"client": "client-1", "model": "tiny-opt-unigram", "cache": str(tmp_path / "liar")}
+    nodes[22] = {"client": "client-1", "cache": str(tmp_path / "twin")}
+    grid = InProcessGrid(app, nodes)
+    _, events = _federate(tmp_path, _config(HETEROGENEOUS[:2]), grid)
+    reasons = {e["client"]: e["reason"] for e in events if e["event"] == "excluded"}
+    assert set(reasons) == {"node-20", "node-21", "node-22"}
+    assert "'client-9' is not a client of experiment 't'" in reasons["node-20"]
+    assert "node config 'model': 'tiny-opt-unigram'" in reasons["node-21"]
+    assert "'client-1' is already served by node 11" in reasons["node-22"]
+    assert [e["client"] for e in events if e["event"] == "client_registered"] == ["client-1", "client-2"]
+
+
+def test_the_run_stops_when_fewer_than_min_clients_remain(tmp_path):
+    grid = InProcessGrid(app, _nodes(tmp_path, 2))
+    grid.dead = {12}
+    with pytest.raises(FedMKTError, match="1 client\\(s\\) left \\(\\['client-1'\\]\\), fewer than min-clients=2"):
+        _federate(tmp_path, _config(HETEROGENEOUS[:2]), grid, **{"min-clients": 2})
+    events = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "run_abort" and events[-1]["step"] == "info"
+
+
+def test_a_node_refuses_the_llm_message_of_a_round_it_did_not_upload_in(tmp_path):
+    grid = InProcessGrid(app, _nodes(tmp_path, 1))
+    job = {"experiment": yaml.safe_dump(_config(HETEROGENEOUS[:1])), "round": 1, "server-vocab": 1200}
+    from flwr.app import ConfigRecord
+
+    message = Message(RecordDict({"job": ConfigRecord(job)}), dst_node_id=11, message_type="train.distill",
+                      group_id="1")
+    (reply,) = grid.send_and_receive([message])
+    assert reply.has_error() and "no upload of round 1" in reply.error.reason

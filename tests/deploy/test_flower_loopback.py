@@ -1,0 +1,151 @@
+"""A real Flower federation on 127.0.0.1: SuperLink + three SuperNodes, TLS, SuperNode authentication.
+
+Two rounds of the tiny heterogeneous preset. The third node is killed (SIGKILL, whole process
+tree) in round 2, after the server has received its upload and before it answers the LLM's
+message: the run must finish with the other two and record the dropout. A fourth node whose key
+was never registered must be refused. Up to that kill nothing differs from the in-process
+runner, so the scores of round 1 and the round-2 scores of the server and of the two remaining
+clients must equal the in-process runner's for the same seed.
+
+Takes about 4 minutes on 2 CPU cores: every message starts a ClientApp process that imports torch
+and transformers, and the killed node is given up after the SuperLink misses its heartbeats.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+from rich.console import Console
+
+pytest.importorskip("flwr", reason="flwr is not installed: pip install 'fedmkt[flower]'")
+pytestmark = pytest.mark.flower
+
+EXPERIMENT = {"experiment": "preset:tiny", "experiment-name": "tiny-heterogeneous"}
+# A healthy step takes 15-50 s here (three nodes on 2 busy cores). The killed node does not cost this
+# much: once its heartbeats stop (30 s interval, patience 2) the SuperLink answers for it.
+STEP_TIMEOUT = 300.0
+RUN_DEADLINE = 1200.0
+
+
+@dataclass
+class Outcome:
+    out: Path
+    returncode: int | None
+    killed_at_round: int | None
+    rogue_returncode: int | None
+    rogue_log: str
+    pids: set[int]
+    seconds: float
+
+
+def _events(out: Path) -> list[dict]:
+    path = out / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _watch(fed, pids: set[int]) -> None:
+    for proc in list(fed.procs.values()):
+        pids.add(proc.pid)
+        try:
+            pids.update(child.pid for child in psutil.Process(proc.pid).children(recursive=True))
+        except psutil.NoSuchProcess:
+            pass
+
+
+@pytest.fixture(scope="module")
+def outcome(tmp_path_factory) -> Outcome:
+    from fedmkt.deploy.flower.project import write_app
+    from fedmkt.deploy.local import LocalFederation
+
+    work = tmp_path_factory.mktemp("flower")
+    out = work / "run"
+    app = write_app(work / "app")
+    pids: set[int] = set()
+    killed_at = rogue_rc = None
+    start = time.monotonic()
+    with LocalFederation(work) as fed:
+        fed.start_superlink()
+        for i in (1, 2, 3):
+            keys = fed.node_keys(f"node-{i}")
+            fed.register(keys)
+            fed.start_supernode(f"node-{i}", keys, {"client": f"client-{i}", "cache": str(work / f"cache-{i}")})
+        # same config as node 1, but its key was never registered
+        rogue = fed.start_supernode("rogue", fed.node_keys("rogue"), {"client": "client-1",
+                                                                      "cache": str(work / "cache-rogue")},
+                                    max_wait=20)
+        run = fed.run_app(app, {**EXPERIMENT, "out": str(out), "timeout": STEP_TIMEOUT, "wait-nodes": 120.0,
+                                "min-clients": 2})
+        while run.poll() is None and time.monotonic() - start < RUN_DEADLINE:
+            _watch(fed, pids)
+            if killed_at is None and any(e["event"] == "server_receive" and e.get("round") == 2 for e in _events(out)):
+                fed.kill("node-3")
+                killed_at = 2
+            time.sleep(0.5)
+        rogue_rc = rogue.poll()
+        _watch(fed, pids)
+    rogue_log = (work / "logs" / "rogue.log").read_text(errors="replace")
+    return Outcome(out, run.returncode, killed_at, rogue_rc, rogue_log, pids, time.monotonic() - start)
+
+
+def test_run_finishes_with_the_remaining_clients_and_records_the_dropout(outcome):
+    events = _events(outcome.out)
+    assert outcome.returncode == 0, (outcome.out / "metrics.jsonl").read_text()[-2000:]
+    assert outcome.killed_at_round == 2
+    assert [e["event"] for e in events][-1] == "run_end"
+    registered = [e["client"] for e in events if e["event"] == "client_registered"]
+    assert registered == ["client-1", "client-2", "client-3"]
+    dropped = [e for e in events if e["event"] == "excluded"]
+    assert [(e["round"], e["step"], e["client"]) for e in dropped] == [(2, "distill", "client-3")]
+    assert "train.distill" in dropped[0]["reason"]
+    ends = {e["round"]: e["clients"] for e in events if e["event"] == "round_end"}
+    assert ends == {1: ["client-1", "client-2", "client-3"], 2: ["client-1", "client-2"]}
+    rows = json.loads((outcome.out / "results.json").read_text())
+    scored = {(r["round"], r["participant"]) for r in rows if r["metric"] == "acc"}
+    assert scored == {(1, "server"), (1, "client-1"), (1, "client-2"), (1, "client-3"),
+                      (2, "server"), (2, "client-1"), (2, "client-2")}
+    report = (outcome.out / "results.md").read_text()
+    assert "## Clients left out" in report and "client-3" in report.split("## Clients left out")[1]
+    uploads = [e for e in events if e["event"] == "server_receive"]
+    assert [sorted(e["accepted"]) for e in uploads] == [["client-1", "client-2", "client-3"]] * 2
+
+
+def test_an_unregistered_node_is_refused(outcome):
+    events = _events(outcome.out)
+    assert outcome.rogue_returncode not in (None, 0)
+    assert "Failed to activate SuperNode" in outcome.rogue_log
+    connected = [e["connected"] for e in events if e["event"] == "nodes"]
+    assert connected == [3]  # the rogue node never joined
+
+
+def test_every_started_process_is_gone(outcome):
+    assert len(outcome.pids) >= 5  # SuperLink, three SuperNodes, the rogue node, flwr run, their SuperExecs
+    alive = []
+    for pid in outcome.pids:
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append((pid, proc.cmdline()[:3]))
+        except psutil.NoSuchProcess:
+            pass
+    assert alive == []
+
+
+def test_scores_equal_the_in_process_runner_until_the_dropout(outcome, tmp_path):
+    from fedmkt.config import load_preset
+    from fedmkt.runners.local import run_experiment
+
+    config = next(c for c in load_preset("tiny") if c.name == "tiny-heterogeneous")
+    config = config.model_copy(update={"methods": ["FedMKT-SLM", "FedMKT-LLM"]})
+    reference = run_experiment(config, tmp_path / "in-process", show_progress=False, console=Console(quiet=True))
+    expected = {(r.round, r.participant, r.metric): r.value for r in reference}
+    got = {(r["round"], r["participant"], r["metric"]): r["value"]
+           for r in json.loads((outcome.out / "results.json").read_text())}
+    assert set(got) == {key for key in expected if key[:2] != (2, "client-3")}
+    assert got == {key: expected[key] for key in got}

@@ -1,0 +1,43 @@
+"""The ServerApp's run config: defaults, checks with one-line errors, the in-process runner's variants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("flwr", reason="flwr is not installed: pip install 'fedmkt[flower]'")
+
+from fedmkt.config import load_preset  # noqa: E402
+from fedmkt.deploy.flower.settings import DEFAULTS, Settings, pick_variant  # noqa: E402
+from fedmkt.errors import FedMKTError  # noqa: E402
+
+
+def test_defaults_fill_missing_keys_and_out_names_the_run():
+    settings = Settings.from_run_config({}, run_id=42)
+    assert settings.experiment == DEFAULTS["experiment"] and settings.method == "FedMKT"
+    assert settings.out == (Path("runs") / "flower-42").resolve()
+    assert settings.min_clients == 2 and settings.timeout == 600.0
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"timeuot": 3}, "unknown key 'timeuot'"),
+    ({"method": "FedProx"}, "'method': 'FedProx'"),
+    ({"min-clients": 0}, "'min-clients': 0"),
+    ({"min-clients": 1.5}, "'min-clients': 1.5"),
+    ({"timeout": "soon"}, "'timeout': 'soon'"),
+    ({"wait-nodes": True}, "'wait-nodes': True"),
+])
+def test_bad_run_config_is_one_line_naming_the_key(config, message):
+    with pytest.raises(FedMKTError, match=message) as info:
+        Settings.from_run_config(config, run_id=1)
+    assert "\n" not in str(info.value)
+
+
+def test_variant_follows_the_experiments_methods():
+    heterogeneous, homogeneous, _ = load_preset("tiny")
+    fedmkt = pick_variant(heterogeneous, "FedMKT")
+    assert (fedmkt.slm_method, fedmkt.llm_method, fedmkt.fedavg) == ("FedMKT-SLM", "FedMKT-LLM", False)
+    assert pick_variant(homogeneous, "FedMKT-FedAvg").fedavg
+    with pytest.raises(FedMKTError, match="FedMKT-SLM-FedAvg or FedMKT-LLM-FedAvg"):
+        pick_variant(heterogeneous, "FedMKT-FedAvg")
