@@ -5,7 +5,7 @@ import json
 import torch
 from typer.testing import CliRunner
 
-from fedmkt.bench.step_commands import app
+from fedmkt.bench.commands import app
 from fedmkt.models.loading import load_model_and_tokenizer
 from fedmkt.models.precision import mixed_precision, resolve_autocast
 

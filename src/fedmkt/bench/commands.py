@@ -95,11 +95,12 @@ def _size(n: int) -> str:
 
 
 def _register_step_and_eval() -> None:
-    """``step`` and ``eval`` live in ``step_commands`` (they load models); one ``fedmkt bench`` group."""
-    from fedmkt.bench.step_commands import eval_, step
+    """``step``, ``eval`` and ``precision`` live in ``step_commands`` (they load models); one ``fedmkt bench`` group."""
+    from fedmkt.bench.step_commands import eval_, precision, step
 
     app.command(name="step")(step)
     app.command(name="eval")(eval_)
+    app.command(name="precision")(precision)
 
 
 _register_step_and_eval()
