@@ -12,6 +12,7 @@ from fedmkt.evaluation import evaluate
 from fedmkt.models.loading import load_model_and_tokenizer
 from fedmkt.models.lora import attach_lora, save_adapter
 from fedmkt.report.results import ResultRow
+from fedmkt.report.scores import write_scores
 from fedmkt.runners.context import RunContext
 from fedmkt.runners.progress import TrainingBar
 from fedmkt.training.loop import TrainArgs
@@ -69,7 +70,11 @@ def score(
     ctx: RunContext, participant: ParticipantConfig, role: str, method: str, model, tokenizer,
     round_: int | None = None,
 ) -> list[ResultRow]:
-    """Evaluate on the run's eval set: the main metric row, plus acc_norm for multiple choice."""
+    """Evaluate on the run's eval set: the main metric row, plus acc_norm for multiple choice.
+
+    The main metric's per-example scores go to ``scores/`` in the run folder (``report.scores``),
+    for the paired tests of ``fedmkt report``; a step redone on resume overwrites its file.
+    """
     examples = ctx.split.eval
     phase = f"{method}/{participant.name}"
     start = time.perf_counter()
@@ -81,6 +86,9 @@ def score(
         )
     ctx.log.write("eval", phase=phase, metric=result.metric, value=result.value, n=result.n,
                   seconds=round(time.perf_counter() - start, 3), **result.extra)
+    write_scores(ctx.run_dir, method=method, participant=participant.name, model=participant.model,
+                 task=ctx.config.task, metric=result.metric, round_=round_, value=result.value,
+                 uids=result.uids, scores=result.scores, predictions=result.predictions)
     base = dict(scenario=ctx.scenario, method=method, model=participant.model, role=role,
                 participant=participant.name, task=ctx.config.task, n=result.n, round=round_)
     rows = [ResultRow(metric=result.metric, value=result.value, ci_low=result.ci_low, ci_high=result.ci_high, **base)]

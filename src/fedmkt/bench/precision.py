@@ -82,6 +82,8 @@ def bench_precision(
     model.train()
     fp32, bf16 = time_steps(model, data, [_under("off", kd), _under("bfloat16", kd)], repeats=repeats)
     model.eval()
+    for mode in ("off", "bfloat16"):  # warm-up: first-call costs (kernels, allocator) fall on neither timing
+        _score(model, tokenizer, eval_examples[:eval_batch_size], mode, eval_batch_size)
     full, full_seconds = _score(model, tokenizer, eval_examples, "off", eval_batch_size)
     mixed, mixed_seconds = _score(model, tokenizer, eval_examples, "bfloat16", eval_batch_size)
     same = sum(a == b for a, b in zip(full.predictions, mixed.predictions, strict=True))

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from fedmkt.io import append_line, truncate_to
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class CommLedger:
