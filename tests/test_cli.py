@@ -81,3 +81,19 @@ def test_the_cli_starts_without_importing_torch():
     code = "import sys, fedmkt.cli; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_only_picks_experiments_of_a_suite_by_name():
+    from fedmkt.cli import _select
+    from fedmkt.config import load_preset
+
+    suite = load_preset("tiny")
+    assert [c.name for c in _select(suite, ["tiny-one-to-one", "tiny-heterogeneous"], "tiny")] == [
+        "tiny-heterogeneous", "tiny-one-to-one"]  # the suite's order, not the option's
+    assert _select(suite, None, "tiny") == suite
+
+
+def test_only_with_an_unknown_name_lists_the_suite(tmp_path):
+    result = fedmkt("run", "--preset", "tiny", "--only", "tiny-hetero", "--out", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert "tiny-hetero" in result.stderr and "tiny-heterogeneous" in result.stderr

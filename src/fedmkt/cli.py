@@ -45,6 +45,9 @@ def run(
         Path | None, typer.Option(help="Continue the run in this folder after its last complete step.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Run only the suite's experiments with these names (repeatable).")
+    ] = None,
 ) -> None:
     """Run an experiment: every method in the config, then tables, JSON and plots."""
     from fedmkt.config import load_configs, load_preset
@@ -62,11 +65,23 @@ def run(
         if config is not None and preset is not None:
             raise FedMKTError("give either a CONFIG file or --preset, not both")
         configs = load_configs(config) if config is not None else load_preset(preset or "default")
+        configs = _select(configs, only, str(config or f"preset {preset or 'default'}"))
         label = configs[0].name if len(configs) == 1 else (preset or config.stem)
         run_dir = out or Path("runs") / f"{label}-{datetime.now():%Y%m%d-%H%M%S}"
         if run_dir.exists() and any(run_dir.iterdir()):
             raise FedMKTError(f"--out {run_dir} already holds files; pick a new folder or use --resume {run_dir}")
     run_suite(configs, run_dir, resume=resume is not None, show_progress=progress, console=console)
+
+
+def _select(configs: list, only: list[str] | None, source: str) -> list:
+    """The experiments named by ``--only``, in the suite's order; every name must exist."""
+    if not only:
+        return configs
+    names = [c.name for c in configs]
+    unknown = [name for name in only if name not in names]
+    if unknown:
+        raise FedMKTError(f"--only {', '.join(unknown)}: no such experiment in {source}; it has {', '.join(names)}")
+    return [c for c in configs if c.name in only]
 
 
 @app.command()

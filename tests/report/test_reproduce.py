@@ -65,3 +65,11 @@ def test_an_edited_config_falls_back_to_the_folders_own_copy_never_to_another_ru
     found = reproduce_command(run, [configs])
     assert found.command == f"fedmkt run {run / 'config.yaml'} --out <new folder>"
     assert "no config file matches" in found.note
+
+
+def test_one_experiment_of_a_suite_run_on_its_own_names_the_suite_with_only(tmp_path):
+    configs = _configs(tmp_path)
+    (two,) = [c for c in parse_configs(SUITE, "test") if c.name == "two"]
+    run = _run_folder(tmp_path / "runs" / "two", dump_configs([two]))  # as `fedmkt run suite.yaml --only two`
+    found = reproduce_command(run, [configs])
+    assert found.command == f"fedmkt run {configs / 'suite.yaml'} --only two --out {run}"

@@ -5,7 +5,8 @@ the run was started from. So the report reads every YAML under the given config 
 repository's ``configs/``, whose files open with their ``# fedmkt run ...`` line) and the
 shipped presets, resolves each the same way, and names the one whose experiments equal the
 run's: ``fedmkt run configs/x.yaml --out <run folder>``. A folder of a suite's experiment points
-at the suite (one command runs all of its experiments). Where nothing matches (the file was edited
+at the suite (one command runs all of its experiments), or, when it was run on its own, at the
+suite with ``--only <experiment>``. Where nothing matches (the file was edited
 after the run, or the code's defaults changed) the command runs the folder's own resolved copy,
 which reproduces the run just as exactly.
 """
@@ -83,10 +84,8 @@ def reproduce_command(experiment_dir: Path, config_dirs: Sequence[Path]) -> Repr
                 return Reproduction(f"fedmkt run {source} --out {parent}",
                                     f"runs the whole suite; this experiment is its folder `{experiment_dir}`")
     for source, experiments in candidates:
-        if own in experiments:
-            return Reproduction(f"fedmkt run {source} --out <new folder>",
-                                f"runs the suite this experiment belongs to; this one lands in `<new folder>/"
-                                f"{own['name']}`")
+        if own in experiments:  # one experiment of a suite file: --only runs just it, into the folder given
+            return Reproduction(f"fedmkt run {source} --only {own['name']} --out {experiment_dir}")
     return Reproduction(f"fedmkt run {path} --out <new folder>",
                         "no config file matches this run's resolved config, so this reruns the copy the run "
                         "folder keeps")
