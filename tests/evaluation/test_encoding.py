@@ -58,3 +58,30 @@ def test_pad_batch_sides():
     assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
     ids, mask = pad_batch([[5, 6, 7], [8]], left=False)
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+@pytest.mark.parametrize("fixture", ["tokenizer", "bos_tokenizer"])
+def test_a_prompt_too_long_for_the_model_loses_its_oldest_tokens_and_keeps_bos(fixture, request):
+    tok = request.getfixturevalue(fixture)
+    long_prompt = "Background: " + "plants grow and " * 40 + PROMPT
+    full, conts = encode_choices(tok, long_prompt, CHOICES)
+    longest = max(len(c) for c in conts)
+    limit = len(full) // 2 + longest
+    cut, cut_conts = encode_choices(tok, long_prompt, CHOICES, max_length=limit)
+    assert cut_conts == conts  # continuations are never cut
+    assert len(cut) + longest == limit
+    keep = len(prefix_ids(tok))
+    assert cut[:keep] == full[:keep] and cut[keep:] == full[len(full) - (len(cut) - keep):]
+    assert encode_choices(tok, PROMPT, CHOICES, max_length=limit)[0] == encode_choices(tok, PROMPT, CHOICES)[0]
+
+
+def test_generation_prompts_leave_room_for_the_new_tokens(bos_tokenizer):
+    long_prompt = "plants grow and " * 40 + PROMPT
+    ids = encode_prompt(bos_tokenizer, long_prompt, max_length=30, new_tokens=10)
+    assert len(ids) == 20 and ids[0] == bos_tokenizer.bos_token_id
+    assert ids[1:] == encode_prompt(bos_tokenizer, long_prompt)[-19:]
+
+
+def test_a_continuation_longer_than_the_model_is_a_clear_error(tokenizer):
+    with pytest.raises(FedMKTError, match="no room"):
+        encode_choices(tokenizer, PROMPT, CHOICES, max_length=2, uid="q7")

@@ -56,3 +56,14 @@ def test_bad_inputs_are_clear_errors(tokenizer):
         evaluate(model, tokenizer, mixed)
     with pytest.raises(FedMKTError, match="empty"):
         evaluate(model, tokenizer, [])
+
+
+def test_prompts_longer_than_the_model_are_cut_not_a_crash(trained, tokenizer):
+    """gpt2 has learned position embeddings: indexing past them fails, so the context is cut from the left."""
+    examples = mc_examples()
+    padded = [dataclasses.replace(ex, prompt="filler words here. " * 20 + ex.prompt) for ex in examples]
+    short = evaluate(trained, tokenizer, examples, batch_size=4, n_bootstrap=100)
+    limit = max(len(tokenizer(ex.prompt + max(ex.choices, key=len))["input_ids"]) for ex in examples) + 2
+    cut = evaluate(trained, tokenizer, padded, batch_size=4, n_bootstrap=100, max_length=limit)
+    assert cut.n == short.n
+    assert cut.value == short.value  # the filler is what gets cut; the question next to the answer stays

@@ -41,9 +41,31 @@ def _encode(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def encode_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> list[int]:
-    """Prompt ids for generation: the tokenizer's BOS policy plus the plain encoding."""
-    return prefix_ids(tokenizer) + _encode(tokenizer, prompt)
+def fit_context(context: list[int], longest_continuation: int, max_length: int | None, keep: int,
+                uid: str = "?") -> list[int]:
+    """``context`` cut from the left so ``context + continuation`` fits ``max_length`` tokens.
+
+    As lm-evaluation-harness does: the end of the prompt (the question, next to the answer) is
+    what conditions the answer most, so the oldest tokens go; the first ``keep`` ids (the BOS
+    token) stay. ``max_length`` None: no limit.
+    """
+    if max_length is None or len(context) + longest_continuation <= max_length:
+        return context
+    room = max_length - longest_continuation - keep
+    if room < 1:
+        raise FedMKTError(f"example {uid}: its longest continuation ({longest_continuation} tokens) leaves no room "
+                          f"for the prompt in the model's {max_length} positions")
+    return context[:keep] + context[-room:]
+
+
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str, *, max_length: int | None = None,
+                  new_tokens: int = 0, uid: str = "?") -> list[int]:
+    """Prompt ids for generation: the tokenizer's BOS policy plus the plain encoding.
+
+    With ``max_length``, cut from the left (:func:`fit_context`) to leave ``new_tokens`` positions.
+    """
+    prefix = prefix_ids(tokenizer)
+    return fit_context(prefix + _encode(tokenizer, prompt), new_tokens, max_length, len(prefix), uid)
 
 
 def _common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
@@ -56,7 +78,8 @@ def _common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 def encode_choices(
-    tokenizer: PreTrainedTokenizerBase, prompt: str, choices: Sequence[str], *, uid: str = "?"
+    tokenizer: PreTrainedTokenizerBase, prompt: str, choices: Sequence[str], *, uid: str = "?",
+    max_length: int | None = None,
 ) -> tuple[list[int], list[list[int]]]:
     """Shared context ids and one id list per choice.
 
@@ -84,7 +107,8 @@ def encode_choices(
         if fallback is None:
             raise FedMKTError(f"example {uid}: empty prompt and the tokenizer has neither BOS nor EOS")
         context = [fallback]
-    return context, conts
+    keep = len(prefix) if context[: len(prefix)] == prefix else 0
+    return fit_context(context, max(len(c) for c in conts), max_length, keep, uid), conts
 
 
 def pad_batch(seqs: Sequence[Sequence[int]], *, left: bool) -> tuple[Tensor, Tensor]:

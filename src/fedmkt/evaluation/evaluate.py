@@ -66,6 +66,7 @@ def evaluate(
     seed: int = 0,
     n_bootstrap: int = 1000,
     progress: Progress | None = None,
+    max_length: int | None = None,
 ) -> EvalResult:
     """Score ``model`` on ``examples`` (all multiple choice, or all generation).
 
@@ -76,6 +77,8 @@ def evaluate(
         seed: seed of the bootstrap resampling.
         n_bootstrap: bootstrap resamples for the 95% intervals.
         progress: called with the number of examples finished, after each batch.
+        max_length: positions the model can attend to (default: its config's
+            ``max_position_embeddings``); longer prompts are cut from the left, keeping BOS.
 
     Raises:
         FedMKTError: no examples, or a mix of multiple-choice and generation examples.
@@ -89,13 +92,15 @@ def evaluate(
         )
     if batch_size < 1:
         raise FedMKTError(f"evaluate: batch_size is {batch_size}; expected a positive integer")
+    if max_length is None:
+        max_length = getattr(getattr(model, "config", None), "max_position_embeddings", None)
     was_training = model.training
     model.eval()
     try:
         if kinds == {True}:
             mc = score_multiple_choice(
                 model, tokenizer, examples,
-                batch_size=batch_size, prefix_cache=prefix_cache, progress=progress,
+                batch_size=batch_size, prefix_cache=prefix_cache, progress=progress, max_length=max_length,
             )
             metric = "acc"
             scores = [100.0 * a for a in mc.acc]
@@ -106,6 +111,7 @@ def evaluate(
             gen = score_generation(
                 model, tokenizer, examples,
                 max_new_tokens=max_new_tokens, batch_size=batch_size, stop=stop, progress=progress,
+                max_length=max_length,
             )
             metric, scores, extra, predictions = "rougeL", gen.rouge_l, {}, gen.predictions
     finally:

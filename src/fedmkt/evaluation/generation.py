@@ -82,6 +82,7 @@ def generate_greedy(
     batch_size: int = 8,
     stop: Sequence[str] = ("\n",),
     progress: Progress | None = None,
+    max_length: int | None = None,
 ) -> list[str]:
     """Greedy continuation of each prompt, in the order given.
 
@@ -90,7 +91,7 @@ def generate_greedy(
     """
     device = next(model.parameters()).device
     config = _generation_config(model, tokenizer, max_new_tokens)
-    encoded = [encode_prompt(tokenizer, p) for p in prompts]
+    encoded = [encode_prompt(tokenizer, p, max_length=max_length, new_tokens=max_new_tokens) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
     out = [""] * len(prompts)
     for start in range(0, len(order), batch_size):
@@ -128,11 +129,13 @@ def score_generation(
     batch_size: int = 8,
     stop: Sequence[str] = ("\n",),
     progress: Progress | None = None,
+    max_length: int | None = None,
 ) -> GenerationScores:
     """Generate for every example and score against its ``references`` (its ``target`` if none)."""
     predictions = generate_greedy(
         model, tokenizer, [ex.prompt for ex in examples],
         max_new_tokens=max_new_tokens, batch_size=batch_size, stop=stop, progress=progress,
+        max_length=max_length,
     )
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
     scores = [

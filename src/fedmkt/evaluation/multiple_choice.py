@@ -75,6 +75,7 @@ def score_multiple_choice(
     batch_size: int = 8,
     prefix_cache: bool = True,
     progress: Progress | None = None,
+    max_length: int | None = None,
 ) -> ChoiceScores:
     """Score every choice of every example and pick answers.
 
@@ -83,9 +84,11 @@ def score_multiple_choice(
         prefix_cache: run each prompt once and the choices on its key/value cache (exact,
             faster); ``False`` runs one full sequence per choice as lm-evaluation-harness does.
         progress: called with the number of examples finished after each batch.
+        max_length: the model's positions; longer prompts are cut from the left (``fit_context``).
     """
     golds = [_check(ex) for ex in examples]
-    encoded = [encode_choices(tokenizer, ex.prompt, ex.choices, uid=ex.uid) for ex in examples]
+    encoded = [encode_choices(tokenizer, ex.prompt, ex.choices, uid=ex.uid, max_length=max_length)
+               for ex in examples]
     contexts = [ctx for ctx, _ in encoded]
     conts = [cs for _, cs in encoded]
     score = cached_prefix_logprobs if prefix_cache else full_sequence_logprobs
