@@ -102,3 +102,5 @@ def test_homogeneous_and_one_to_one_methods(tmp_path):
     assert ("LLM2SLM", "client-1", "one-to-one") in acc
     assert (tmp_path / "homo" / "results.md").is_file()
     assert "# Suite: homo, one" in (tmp_path / "results.md").read_text()
+    sent = [json.loads(line) for line in (tmp_path / "one" / "comm.jsonl").read_text().splitlines()]
+    assert {(m["sender"], m["receiver"]) for m in sent} == {("server", "client-1")}  # LLM2SLM: nothing goes up

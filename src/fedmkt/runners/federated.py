@@ -177,7 +177,7 @@ class FederatedPhase:
         if fm.train_private_each_round or round_ == 1:
             steps += [(f"private/{c.name}", partial(self._train_private, round_, c)) for c in clients]
         if server is not None:
-            steps += [(f"upload/{c.name}", partial(self._upload, round_, c)) for c in clients]
+            steps += [(f"upload/{c.name}", partial(self._upload, round_, c, sent=not server.frozen)) for c in clients]
             if not server.frozen:
                 steps += [("server_select", partial(self._select, round_, server, log=True)),
                           ("server_train", partial(self._server_train, round_, server))]
@@ -201,14 +201,16 @@ class FederatedPhase:
         self.log("train_private", report, round=round_)
         return {f"adapter/{client.name}": client.model}
 
-    def _upload(self, round_: int, client: Client) -> Changed:  # step 2
+    def _upload(self, round_: int, client: Client, *, sent: bool) -> Changed:  # step 2
+        """The client's public distributions; ``sent`` False (LLM2SLM): kept for its own NLLs, not sent."""
         fm = self.cfg.fedmkt
         data, report = client.public_payload(round_, fm.top_k, fm.public_batch_size)
         self.state.uploads[client.name] = data
         self.state.own_nll[client.name] = dict(client.own_nll)
         self.log("client_message", report, round=round_)
-        self.ledger.record(method=self.variant.phase, round=round_, sender=client.name,
-                           receiver="server", kind="topk", nbytes=len(data))
+        if sent:  # a frozen LLM learns nothing from the clients, so LLM2SLM's clients upload nothing
+            self.ledger.record(method=self.variant.phase, round=round_, sender=client.name,
+                               receiver="server", kind="topk", nbytes=len(data))
         return {f"upload/{client.name}": data}
 
     def _select(self, round_: int, server: Server, *, log: bool) -> Changed:  # step 3 (log=False: a replay)
