@@ -13,11 +13,13 @@ that says how to resume; the last checkpoint stays intact.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import random
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +107,19 @@ def _resumable(run_dir: Path, error: StepFailed | DiskWriteError | OSError) -> F
     return FedMKTError(f"{error}; free space and run {resume}")
 
 
+@contextlib.contextmanager
+def _stops_resumably(run_dir: Path) -> Iterator[None]:
+    """A failed step or a failed write inside the block becomes the one-line error that says how to resume."""
+    try:
+        yield
+    except (StepFailed, DiskWriteError) as error:
+        raise _resumable(run_dir, error) from error
+    except OSError as error:
+        if error.errno not in _DISK_ERRNOS:  # not a failed write: a real bug, keep its traceback
+            raise
+        raise _resumable(run_dir, error) from error
+
+
 def run_experiment(
     config: ExperimentConfig,
     run_dir: Path,
@@ -119,14 +134,8 @@ def run_experiment(
     its last checkpointed step. A run that stops part-way raises a one-line ``FedMKTError`` naming
     the command that resumes it.
     """
-    try:
+    with _stops_resumably(run_dir):
         return _run_experiment(config, run_dir, resume=resume, show_progress=show_progress, console=console)
-    except (StepFailed, DiskWriteError) as error:
-        raise _resumable(run_dir, error) from error
-    except OSError as error:
-        if error.errno not in _DISK_ERRNOS:  # not a failed write: a real bug, keep its traceback
-            raise
-        raise _resumable(run_dir, error) from error
 
 
 def _run_experiment(
@@ -200,14 +209,8 @@ def run_suite(
     """
     if len(configs) == 1:
         return run_experiment(configs[0], run_dir, resume=resume, show_progress=show_progress, console=console)
-    try:
+    with _stops_resumably(run_dir):
         return _run_suite(configs, run_dir, resume=resume, show_progress=show_progress, console=console)
-    except (StepFailed, DiskWriteError) as error:
-        raise _resumable(run_dir, error) from error
-    except OSError as error:
-        if error.errno not in _DISK_ERRNOS:  # not a failed write: a real bug, keep its traceback
-            raise
-        raise _resumable(run_dir, error) from error
 
 
 def _run_suite(
