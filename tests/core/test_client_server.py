@@ -21,14 +21,6 @@ from fedmkt.training.sft import sft_loss
 KD_WEIGHT = 0.1
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _changed(before: dict, model) -> bool:
     after = get_adapter_state(model)
     return any(not torch.equal(before[k], after[k]) for k in before)

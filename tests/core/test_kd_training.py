@@ -18,14 +18,6 @@ from fedmkt.training.encode import encode_examples
 from fedmkt.training.sft import answer_positions, sft_loss
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def student():
     model, tokenizer = build_tiny_model("tiny-qwen2-wordpiece", seed=3)

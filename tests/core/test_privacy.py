@@ -16,7 +16,6 @@ import struct
 from dataclasses import replace
 
 import numpy as np
-import pytest
 import safetensors.numpy
 import torch
 from roles_fixtures import MAX_LENGTH, N_PUBLIC, TOP_K, lora_model, tiny_qa_split, train_args
@@ -33,14 +32,6 @@ WIRE_TENSORS = {"token_ids", "probs", "n_positions", "nll"}
 WIRE_HEADER = {"schema_version", "sender", "round", "vocab_size", "top_k", "uids"}
 ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "latin-1")
 ROUNDS = 2
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make_canaries(seed: int, n: int) -> list[tuple[str, str]]:
