@@ -15,6 +15,7 @@ LM head to those rows only (Gemma-3's head has 262,144 rows), in chunks, taking
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 
 import torch
@@ -53,6 +54,18 @@ def target_logprob_sums(
 
 def _batches(order: list[int], batch_size: int) -> list[list[int]]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _cache_keyword(decoder: nn.Module) -> str:
+    """The forward argument that takes a key/value cache: ``cache`` since transformers 5.25, before it
+    ``past_key_values`` (still accepted there, with a deprecation warning on every call)."""
+    return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+
+
+def _returned_cache(output: object) -> object | None:
+    """The key/value cache a forward returned, under its new name (``cache``) or its old one."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else getattr(output, "past_key_values", None)
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -144,7 +157,7 @@ def cached_prefix_logprobs(
         if cont_ids.shape[1] > 1:  # tokens 0..L-2 of each choice predict tokens 1..L-1
             inp = cont_ids[:, :-1]
             inp_mask = (torch.arange(inp.shape[1])[None, :] < (lengths[:, None] - 1)).long()
-            cache = prompt.past_key_values
+            cache = _returned_cache(prompt)
             if cache is None:
                 raise FedMKTError(
                     f"model {type(model).__name__} returned no key/value cache; score with prefix_cache=False"
@@ -155,7 +168,7 @@ def cached_prefix_logprobs(
                 input_ids=inp.to(device),
                 attention_mask=torch.cat([ctx_mask[example], inp_mask], dim=1).to(device),
                 position_ids=(ctx_len[:, None] + torch.arange(inp.shape[1])[None, :]).to(device),
-                past_key_values=cache,
+                **{_cache_keyword(decoder): cache},
                 use_cache=True,
             )
             keep = inp_mask.bool()
