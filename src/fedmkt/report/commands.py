@@ -87,3 +87,16 @@ def report(
         return
     atomic_write_text(out, text)
     typer.echo(f"wrote {out}")
+
+
+def archive(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders (experiments or suites) to keep.")],
+    to: Annotated[Path, typer.Option("--to", help="Folder to copy each run's record into (one subfolder per run).")],
+    replace: Annotated[bool, typer.Option(help="Overwrite an earlier archive of the same run.")] = False,
+) -> None:
+    """Copy runs' records without weights (no adapters/, checkpoints/), so `fedmkt report` works on them later."""
+    from fedmkt.report.archive import archive_run, folder_bytes
+
+    for run_dir in run_dirs:
+        dest = archive_run(run_dir, to, replace=replace)
+        typer.echo(f"{run_dir} -> {dest} ({folder_bytes(dest) / 1024:.0f} KiB)")

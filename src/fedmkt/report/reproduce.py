@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fedmkt.config import PRESETS, ExperimentConfig, load_configs, load_preset
 from fedmkt.errors import FedMKTError
+from fedmkt.report.archive import original_run_dir
 
 
 @dataclass(frozen=True)
@@ -75,17 +76,18 @@ def reproduce_command(experiment_dir: Path, config_dirs: Sequence[Path]) -> Repr
     suite = _key(load_configs(parent / "config.yaml")) if (parent / "config.yaml").is_file() else None
     in_suite = suite is not None and len(suite) > 1 and own in suite
     candidates = _candidates(config_dirs)
+    out = original_run_dir(experiment_dir)  # an archived run reruns where it was made, not into the archive
     for source, experiments in candidates:
         if experiments == [own]:
-            return Reproduction(f"fedmkt run {source} --out {experiment_dir}")
+            return Reproduction(f"fedmkt run {source} --out {out}")
     if in_suite:
         for source, experiments in candidates:
             if experiments == suite:
-                return Reproduction(f"fedmkt run {source} --out {parent}",
-                                    f"runs the whole suite; this experiment is its folder `{experiment_dir}`")
+                return Reproduction(f"fedmkt run {source} --out {out.parent}",
+                                    f"runs the whole suite; this experiment is its folder `{out}`")
     for source, experiments in candidates:
         if own in experiments:  # one experiment of a suite file: --only runs just it, into the folder given
-            return Reproduction(f"fedmkt run {source} --only {own['name']} --out {experiment_dir}")
+            return Reproduction(f"fedmkt run {source} --only {own['name']} --out {out}")
     return Reproduction(f"fedmkt run {path} --out <new folder>",
                         "no config file matches this run's resolved config, so this reruns the copy the run "
                         "folder keeps")
