@@ -127,3 +127,20 @@ def test_unknown_preset_suggests():
 def test_methods_must_fit_the_scenario(patch, expected):
     with pytest.raises(FedMKTError, match=expected):
         parse_config({**MINIMAL, **patch}, "x.yaml")
+
+
+def test_model_folders_are_taken_from_the_config_files_folder(tmp_path, monkeypatch):
+    experiment = tmp_path / "exp"
+    (experiment / "models" / "mine").mkdir(parents=True)
+    config = experiment / "run.yaml"
+    config.write_text("task: tiny_qa\nserver: {model: models/mine}\n"
+                      "clients: [{model: ./models/absent}, {model: HuggingFaceTB/SmolLM2-360M}, {model: smollm2-135m}]\n")
+    monkeypatch.chdir(tmp_path)  # the working directory is not the config's folder
+    loaded = load_config(config)
+    assert loaded.server.model == str((experiment / "models" / "mine").resolve())  # exists next to the config
+    assert [c.model for c in loaded.clients] == [
+        str((experiment / "models" / "absent").resolve()),  # ./ is always a path: the error will name it in full
+        "HuggingFaceTB/SmolLM2-360M",  # no such folder next to the config: a hub id
+        "smollm2-135m",  # a short name
+    ]
+    assert load_config(experiment / "run.yaml").model_dump() == loaded.model_dump()  # the same from anywhere

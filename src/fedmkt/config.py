@@ -314,14 +314,30 @@ def _resolve_task_path(config: ExperimentConfig, path: Path) -> None:
         config.task = str(resolved)
 
 
+def _resolve_model_path(model: str, base: Path) -> str:
+    """A ``model:`` folder as an absolute path, relative paths taken from the config file's folder ``base``.
+
+    As with ``task:``: a config and its models can move together, and ``--resume`` finds them from
+    anywhere. ``./x``, ``../x`` and ``~/x`` are always paths; ``org/name`` is a path only when that
+    folder exists next to the config (else it stays a hub id, or a folder under the working directory).
+    """
+    if Path(model).is_absolute():
+        return model
+    explicit = model.startswith(("./", "../", ".\\", "..\\", "~"))
+    candidate = (Path(model).expanduser() if model.startswith("~") else base / model).resolve()
+    return str(candidate) if explicit or candidate.is_dir() else model
+
+
 def load_configs(path: Path) -> list[ExperimentConfig]:
     """Read and validate a YAML file of one experiment or a suite (``---``-separated documents).
 
-    A dataset path given as ``task:`` is resolved relative to the file (see ``fedmkt.data.tasks.local``).
+    Dataset paths (``task:``) and model folders (``model:``) are resolved relative to the file.
     """
     configs = parse_configs(_read(path), str(path))
     for config in configs:
         _resolve_task_path(config, path)
+        for participant in (config.server, *config.clients):
+            participant.model = _resolve_model_path(participant.model, path.parent)
     return configs
 
 
