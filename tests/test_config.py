@@ -133,8 +133,8 @@ def test_model_folders_are_taken_from_the_config_files_folder(tmp_path, monkeypa
     experiment = tmp_path / "exp"
     (experiment / "models" / "mine").mkdir(parents=True)
     config = experiment / "run.yaml"
-    config.write_text("task: tiny_qa\nserver: {model: models/mine}\n"
-                      "clients: [{model: ./models/absent}, {model: HuggingFaceTB/SmolLM2-360M}, {model: smollm2-135m}]\n")
+    config.write_text("task: tiny_qa\nserver: {model: models/mine}\nclients: [{model: ./models/absent}, "
+                      "{model: HuggingFaceTB/SmolLM2-360M}, {model: smollm2-135m}]\n")
     monkeypatch.chdir(tmp_path)  # the working directory is not the config's folder
     loaded = load_config(config)
     assert loaded.server.model == str((experiment / "models" / "mine").resolve())  # exists next to the config

@@ -153,6 +153,13 @@ class ExperimentConfig(_Strict):
         None, description="Methods to run (default: every method that fits the scenario, see default_methods)."
     )
 
+    @property
+    def task_label(self) -> str:
+        """The task as tables name it: a local dataset by its file stem or folder name, not its full path."""
+        from fedmkt.data.tasks.local import task_label
+
+        return task_label(self.task)
+
     @field_validator("task")
     @classmethod
     def _known_task(cls, v: str) -> str:

@@ -87,10 +87,10 @@ def score(
     ctx.log.write("eval", phase=phase, metric=result.metric, value=result.value, n=result.n,
                   seconds=round(time.perf_counter() - start, 3), **result.extra)
     write_scores(ctx.run_dir, method=method, participant=participant.name, model=participant.model,
-                 task=ctx.config.task, metric=result.metric, round_=round_, value=result.value,
+                 task=ctx.config.task_label, metric=result.metric, round_=round_, value=result.value,
                  uids=result.uids, scores=result.scores, predictions=result.predictions)
     base = dict(scenario=ctx.scenario, method=method, model=participant.model, role=role,
-                participant=participant.name, task=ctx.config.task, n=result.n, round=round_)
+                participant=participant.name, task=ctx.config.task_label, n=result.n, round=round_)
     rows = [ResultRow(metric=result.metric, value=result.value, ci_low=result.ci_low, ci_high=result.ci_high, **base)]
     if "acc_norm" in result.extra:
         e = result.extra

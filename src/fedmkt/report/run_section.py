@@ -125,7 +125,7 @@ def render_experiment(
     scenario = rows[0].scenario if rows else "no rows yet"
     dev = ", scored on the dev slice (held out of training, not the eval set)" if config.eval.split == "dev" else ""
     state = "" if folder.finished else " (unfinished: rows of the finished phases only)"
-    out = [f"## {config.name}: {config.task}, {scenario}{dev}{state}", "",
+    out = [f"## {config.name}: {config.task_label}, {scenario}{dev}{state}", "",
            "Reproduce (then `fedmkt report` on the folder):", "", "```bash", reproduction.command, "```", ""]
     if reproduction.note:
         out += [f"The command {reproduction.note}.", ""]

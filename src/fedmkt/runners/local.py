@@ -175,7 +175,7 @@ def _run_experiment(
         plot_rounds(rows, metric, run_dir / "plots" / f"rounds_{metric}.png")
     seconds = time.perf_counter() - start
     scored_on = ", scored on the dev slice" if config.eval.split == "dev" else ""
-    report = render_report(rows, f"{config.name}: {config.task} ({ctx.scenario}{scored_on})")
+    report = render_report(rows, f"{config.name}: {config.task_label} ({ctx.scenario}{scored_on})")
     comm = render_comm_table(CommLedger(run_dir / "comm.jsonl").read(), reference_sizes(log.read()))
     if comm:
         report += "\n## Communication (bytes per round, all clients together)\n\n" + comm + "\n"

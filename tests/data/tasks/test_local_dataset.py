@@ -9,7 +9,7 @@ import pytest
 
 from fedmkt.config import load_configs
 from fedmkt.data.tasks import get_task
-from fedmkt.data.tasks.local import local_task, looks_like_path
+from fedmkt.data.tasks.local import local_task, looks_like_path, task_label
 from fedmkt.errors import FedMKTError
 
 MC = [
@@ -73,6 +73,7 @@ def test_paths_are_recognised_and_relative_to_the_config_file(tmp_path, monkeypa
     (loaded,) = load_configs(config)
     assert loaded.task == str((tmp_path / "exp" / "data").resolve())
     assert len(get_task(loaded.task).load("train")) == 3
+    assert loaded.task_label == get_task(loaded.task).name == "data"  # tables show the name, not the path
     config.write_text(config.read_text().replace("./data", "./nothere.jsonl"))
     with pytest.raises(FedMKTError, match=r"c.yaml: 'task': dataset not found at .*exp/nothere.jsonl"):
         load_configs(config)
@@ -149,3 +150,8 @@ def test_bad_files_and_folders(tmp_path):
     csv.write_text("question,answer\n")
     with pytest.raises(FedMKTError, match=r"must be JSON lines \(.jsonl\)"):
         get_task(str(csv))
+
+
+def test_tables_name_a_local_dataset_by_its_file_or_folder_not_its_path():
+    assert [task_label(t) for t in ("/home/me/exp/quiz.jsonl", "./data/", "~/d/mine", "arc_easy")] == [
+        "quiz", "data", "mine", "arc_easy"]

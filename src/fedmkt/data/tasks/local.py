@@ -60,6 +60,15 @@ def looks_like_path(name: str) -> bool:
     return "/" in name or "\\" in name or name.startswith((".", "~")) or name.lower().endswith(_SUFFIXES)
 
 
+def task_label(name: str) -> str:
+    """How tables name a task: a packaged task by its name, a local dataset by its file stem or folder name
+    (the full path is in the run's ``config.yaml``)."""
+    if not looks_like_path(name):
+        return name
+    path = Path(name.rstrip("/\\"))
+    return path.stem if path.suffix.lower() in _SUFFIXES else path.name
+
+
 def resolve_task_path(name: str, base: Path) -> Path:
     """``name`` as an absolute path: ``~`` expanded, relative paths taken from ``base`` (the config's folder)."""
     path = Path(name).expanduser()
@@ -261,7 +270,7 @@ def local_task(path: Path) -> Task:
     records = iter_records(files["train"])
     kind = record_kind(next(records)[1])
     records.close()
-    name = path.stem if path.is_file() else path.name
+    name = task_label(str(path))
     eval_split = "test" if "test" in files else "validation" if "validation" in files else "train"
     return Task(
         name=name,

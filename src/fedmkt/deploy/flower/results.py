@@ -22,7 +22,7 @@ def exclusions_table(events: list[dict]) -> str:
 def write_reports(ctx: RunContext, rows: list[ResultRow], ledger: CommLedger) -> None:
     """``results.json`` and ``results.md`` (tables, bytes per round, clients left out) in the run folder."""
     write_results(rows, ctx.run_dir / "results.json")
-    report = render_report(rows, f"{ctx.config.name}: {ctx.config.task} ({ctx.scenario}, Flower deployment)")
+    report = render_report(rows, f"{ctx.config.name}: {ctx.config.task_label} ({ctx.scenario}, Flower deployment)")
     comm = render_comm_table(ledger.read(), reference_sizes(ctx.log.read()))
     if comm:
         report += "\n## Communication (bytes per round, all clients together)\n\n" + comm + "\n"
