@@ -122,3 +122,37 @@ def test_a_run_with_a_corrupt_client_completes_and_records_the_exclusion(tmp_pat
     assert [(e.round, e.sender, e.kind) for e in exclusions] == [(1, BAD, "rejected"), (2, BAD, "rejected")]
     table = render_exclusions(events).splitlines()
     assert sum(line.startswith(f"| FedMKT | {r} | server | {BAD} | rejected |") for line in table for r in (1, 2)) == 2
+
+
+def test_clients_that_reject_the_servers_message_go_on_without_it(tmp_path, monkeypatch):
+    """A scrambled server message in round 1: each client logs the rejection, skips KD, and the run goes on."""
+    from fedmkt.core.server import Server
+    from fedmkt.runners.local import run_experiment
+
+    honest = Server.public_payload
+
+    def public_payload(self, round, top_k, batch_size=16):
+        data, report = honest(self, round, top_k, batch_size)
+        return (_flip_header(data) if round == 1 else data), report
+
+    monkeypatch.setattr(Server, "public_payload", public_payload)
+    train = {"max_steps": 1, "batch_size": 8, "max_length": 64}
+    config = parse_config({
+        "name": "bad-server", "seed": 0, "task": "tiny_qa",
+        "server": {"model": "tiny-llama-unigram", "train": train},
+        "clients": [{"model": "tiny-gpt2-bpe", "train": train}, {"model": "tiny-qwen2-wordpiece", "train": train}],
+        "data": {"public_size": 8, "private_size": 8, "eval_size": 8}, "eval": {"bootstrap": 100},
+        "fedmkt": {"rounds": 2, "top_k": 4, "eval_every": 0}, "methods": ["FedMKT-SLM", "FedMKT-LLM"],
+    }, "test")
+    rows = run_experiment(config, tmp_path / "run", show_progress=False)
+    events = EventLog(tmp_path / "run" / "metrics.jsonl").read()
+    refused = [e for e in events if e["event"] == "client_receive"]
+    assert [(e["round"], e["receiver"]) for e in refused] == [(1, "client-1"), (1, "client-2")]
+    assert all("undecodable header" in e["rejected"]["server"] for e in refused)
+    trained = [(e["round"], e["participant"]) for e in events if e["event"] == "client_train"]
+    assert trained == [(2, "client-1"), (2, "client-2")], "no KD on a rejected message; KD again in round 2"
+    assert {(r.participant, r.round) for r in rows if r.metric == "acc"} == {
+        (p, 2) for p in ("server", "client-1", "client-2")}
+    assert [(e.round, e.receiver, e.sender, e.kind) for e in excluded_messages(events)] == [
+        (1, "client-1", "server", "rejected"), (1, "client-2", "server", "rejected")]
+    assert "| FedMKT | 1 | client-1 | server | rejected |" in render_exclusions(events)

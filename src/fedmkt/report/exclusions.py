@@ -5,9 +5,10 @@ wrong schema version or round, NaN or negative probabilities, ids out of range, 
 duplicated samples, larger than the public set allows) excludes its sender for that round, and a
 registered sender that sent nothing is missing. The runner logs each intake to ``metrics.jsonl``
 as a ``server_receive`` event (a core ``ReceiveReport``: ``phase``, ``round``, ``receiver``,
-``accepted``, ``rejected`` sender -> reason, ``missing``); this module turns those events into
-records for ``results.json``-style output and a markdown table for ``results.md``, so a result
-never silently rests on fewer clients than configured.
+``accepted``, ``rejected`` sender -> reason, ``missing``), and a client that refuses the server's
+message as a ``client_receive`` event (that client skips the round's KD). This module turns those
+events into records for ``results.json``-style output and a markdown table for ``results.md``, so
+a result never silently rests on fewer messages than configured.
 
 A resumed run redoes the steps after its last checkpoint, so an intake can be logged twice; the
 last record of each (phase, round, receiver, sender) wins.
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 RECEIVE_EVENTS = ("server_receive", "client_receive")
-"""Events that carry a receiver's intake (``client_receive``: the clients' side, if a runner logs it)."""
+"""Events that carry a receiver's intake (``client_receive``: a client refusing the server's message)."""
 
 
 @dataclass(frozen=True)

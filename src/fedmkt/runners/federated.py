@@ -21,6 +21,8 @@ from fedmkt.baselines.common import load_participant, score
 from fedmkt.config import ParticipantConfig
 from fedmkt.core.client import Client
 from fedmkt.core.fedavg import fedavg_clients
+from fedmkt.core.messages import MessageRejected
+from fedmkt.core.reports import ReceiveReport
 from fedmkt.core.server import Server
 from fedmkt.errors import FedMKTError
 from fedmkt.io import DiskWriteError, writing
@@ -241,7 +243,13 @@ class FederatedPhase:
         assert data is not None  # the server_message step ran before
         self.ledger.record(method=self.variant.phase, round=round_, sender="server",
                            receiver=client.name, kind="topk", nbytes=len(data))
-        aligned = client.receive_llm(data, round=round_, top_k=fm.top_k, unmatched_weight=fm.unmatched_weight)
+        try:
+            aligned = client.receive_llm(data, round=round_, top_k=fm.top_k, unmatched_weight=fm.unmatched_weight)
+        except MessageRejected as rejected:  # as the server goes on without a bad upload, so does a client
+            self.log("client_receive", ReceiveReport(
+                receiver=client.name, round=round_, accepted=[], rejected={"server": rejected.reason}, missing=[],
+                nbytes={"server": len(data)}, decode_seconds=0.0))
+            return {}  # no KD this round: the client keeps its privately trained adapter
         self.log("client_align", aligned)
         report = client.train_public(round_args(self._spec(client.name), self.cfg.seed, round_), fm.kd_weight,
                                      fm.temperature, progress=self.bar(f"r{round_} KD {client.name}"))
