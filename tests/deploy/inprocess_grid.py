@@ -6,7 +6,8 @@ as under Flower 1.41, nothing but the node's cache folder carries state between 
 an exception in a handler becomes an error reply as the SuperNode makes it, and messages get
 their ids as the real grid gives them. ``dead`` nodes never answer, or, with ``unavailable``, the
 SuperLink answers for them with a NODE_UNAVAILABLE error (from node 0, as it does once their
-heartbeats stop); ``tamper`` rewrites a node's replies (an invalid client).
+heartbeats stop); ``tamper`` rewrites a node's replies (an invalid client), ``tamper_sent`` the
+messages to a node (an invalid server message).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class InProcessGrid(Grid):
         self.kill_before: Callable[[Message], set[int]] | None = None  # nodes to kill before a message
         self.kill_after: Callable[[Message], set[int]] | None = None  # ... once it has been answered
         self.tamper: dict[int, Callable[[Message], Message]] = {}
+        self.tamper_sent: dict[int, Callable[[Message], Message]] = {}
         self.sent: list[Message] = []
         TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = run_id, 1, 0
 
@@ -67,6 +69,8 @@ class InProcessGrid(Grid):
                 if self.unavailable:
                     replies.append(_node_unavailable(message))
                 continue
+            if node in self.tamper_sent:
+                message = self.tamper_sent[node](message)
             TaskIdentity.node_id = node
             context = Context(self.run_id, node, dict(self.node_configs[node]), RecordDict(), {})
             try:

@@ -131,6 +131,25 @@ def test_an_invalid_upload_is_rejected_by_the_core_and_that_client_gets_no_llm_m
     assert distilled == {11, 13}
 
 
+def _nan_llm_probs(message: Message) -> Message:
+    if message.metadata.message_type == "train.distill":
+        probs = message.content.array_records["topk"]["probs"].numpy().copy()
+        probs[0, 0] = np.nan
+        message.content.array_records["topk"]["probs"] = Array(probs)
+    return message
+
+
+def test_a_node_that_rejects_the_llm_message_skips_kd_and_the_run_goes_on(tmp_path):
+    grid = InProcessGrid(app, _nodes(tmp_path, 2))
+    grid.tamper_sent[12] = _nan_llm_probs
+    rows, events = _federate(tmp_path, _config(HETEROGENEOUS[:2]), grid)
+    (refused,) = [e for e in events if e["event"] == "client_receive"]
+    assert (refused["receiver"], refused["round"]) == ("client-2", 1) and "NaN" in refused["rejected"]["server"]
+    assert [e["participant"] for e in events if e["event"] == "client_train"] == ["client-1"]
+    assert {r.participant for r in rows if r.metric == "acc"} == {"server", "client-1", "client-2"}
+    assert "| 1 | distill | client-2 | rejected the server's message: " in (tmp_path / "run" / "results.md").read_text()
+
+
 def test_strangers_and_misconfigured_nodes_are_refused_at_registration(tmp_path):
     nodes = _nodes(tmp_path, 2)
     nodes[20] = {"client": "client-9", "cache": str(tmp_path / "stranger")}

@@ -29,7 +29,9 @@ from flwr.clientapp import ClientApp
 
 from fedmkt.baselines.common import score
 from fedmkt.config import ExperimentConfig, parse_config
+from fedmkt.core.messages import MessageRejected
 from fedmkt.core.participant import Participant
+from fedmkt.core.reports import ReceiveReport
 from fedmkt.deploy.flower.codec import (
     adapter_to_record,
     json_record,
@@ -103,10 +105,16 @@ def distill(message: Message, context: Context) -> Message:
     client = session.client(config.server.model, int(job["server-vocab"]))
     session.restore_own(client, round_)
     data = records_to_payload(message.content.array_records.get("topk"), message.content.config_records.get("header"))
-    aligned = client.receive_llm(data, round=round_, top_k=fm.top_k, unmatched_weight=fm.unmatched_weight)
-    trained = client.train_public(round_args(session.spec, config.seed, round_), fm.kd_weight, fm.temperature)
-    session.save_adapter()
-    records = {"reports": json_record(client_align=aligned.to_dict(), client_train=trained.to_dict())}
+    try:
+        aligned = client.receive_llm(data, round=round_, top_k=fm.top_k, unmatched_weight=fm.unmatched_weight)
+    except MessageRejected as rejected:  # as in-process: no KD this round, the privately trained adapter stays
+        refused = ReceiveReport(receiver=client.name, round=round_, accepted=[], rejected={"server": rejected.reason},
+                                missing=[], nbytes={"server": len(data)}, decode_seconds=0.0)
+        records = {"reports": json_record(client_receive=refused.to_dict())}
+    else:
+        trained = client.train_public(round_args(session.spec, config.seed, round_), fm.kd_weight, fm.temperature)
+        session.save_adapter()
+        records = {"reports": json_record(client_align=aligned.to_dict(), client_train=trained.to_dict())}
     if bool(job.get("fedavg", False)):
         records["adapter"] = adapter_to_record(get_adapter_state(session.model))
     return _reply(message, session, **records, **_scores(session, job))

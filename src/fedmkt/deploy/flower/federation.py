@@ -161,7 +161,7 @@ class FlowerFederation:
                                nbytes=len(data))
         replies = self.exchange.ask("train.distill", round_, contents, self.nodes,
                                     self.runlog.excluder("distill", round_))
-        self.runlog.replies(replies, round_, ("client_align", "client_train"))
+        self.runlog.replies(replies, round_, ("client_receive", "client_align", "client_train"))
         self._require(replies, round_, "distill")
         return self._fedavg(round_, replies, score_method) if fedavg else replies
 

@@ -10,12 +10,15 @@ from fedmkt.runners.context import RunContext
 
 
 def exclusions_table(events: list[dict]) -> str:
-    """Markdown: every client left out of a step, with the round and the reason."""
-    rows = [e for e in events if e.get("event") == "excluded"]
+    """Markdown: every client left out of a step, and every client that refused the server's message
+    (and so skipped that round's KD), with the round and the reason."""
+    rows = [(e["round"], e["step"], e["client"], e["reason"]) for e in events if e.get("event") == "excluded"]
+    rows += [(e["round"], "distill", e["receiver"], f"rejected the server's message: {reason}")
+             for e in events if e.get("event") == "client_receive" for reason in e.get("rejected", {}).values()]
     if not rows:
         return ""
     lines = ["| Round | Step | Client | Reason |", "|---:|---|---|---|"]
-    lines += [f"| {e['round']} | {e['step']} | {e['client']} | {str(e['reason']).replace('|', '/')} |" for e in rows]
+    lines += [f"| {round_} | {step} | {client} | {str(why).replace('|', '/')} |" for round_, step, client, why in rows]
     return "\n".join(lines)
 
 
