@@ -110,6 +110,7 @@ def test_claims_compare_the_final_round_pair_examples_by_uid_and_flag_missing_sc
     assert set(found) == {("a", "client-1"), ("a", "client-2"), ("c", "server")}
     first = found[("a", "client-1")]
     assert (first.round, first.n, first.verdict) == (2, N, HELD)
+    assert first.same == 20  # both right on 10 questions, both wrong on 10
     assert first.estimate == pytest.approx(100 * 40 / N)
     assert found[("c", "server")].verdict == NOT_HELD
     missing = found[("a", "client-2")]
@@ -117,6 +118,7 @@ def test_claims_compare_the_final_round_pair_examples_by_uid_and_flag_missing_sc
     table = render_claims(list(found.values()))
     assert "| (a) FedMKT-SLM beats Standalone, each client | client-1 | FedMKT-SLM (round 2) | Standalone |" in table
     assert "**held**" in table and "**not held**" in table and "**no per-example scores**" in table
+    assert f"| {N} | 20 | **held** |" in table and "| 0 | - | **no per-example scores** |" in table
 
 
 def test_the_summary_has_a_row_per_claim_and_a_column_per_run():

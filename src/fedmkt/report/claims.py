@@ -65,7 +65,8 @@ class Comparison:
 
     ``estimate`` and its interval are the paired difference of means in points (``kind``
     "difference") or the ratio of means (``kind`` "ratio"); NaN where no per-example scores
-    were found (``verdict`` is then ``NO_SCORES`` and ``n`` 0).
+    were found (``verdict`` is then ``NO_SCORES`` and ``n`` 0). ``same`` counts the examples
+    both score alike: two methods can tie on the mean yet differ on many examples, or agree on all.
     """
 
     claim: str
@@ -83,6 +84,7 @@ class Comparison:
     ci_low: float
     ci_high: float
     verdict: str
+    same: int = 0  # examples on which both score the same (for accuracy: both right or both wrong)
 
 
 def paired_bootstrap(
@@ -153,7 +155,8 @@ def compare(
     estimate, low, high = paired_bootstrap(a, b, statistic=claim.kind, n_resamples=n_resamples, seed=seed)
     null = RATIO_TARGET if claim.kind == "ratio" else 0.0
     outcome = verdict(estimate, low, high, null) if np.isfinite([estimate, low, high]).all() else NOT_SIGNIFICANT
-    return Comparison(**base, n=len(a), estimate=estimate, ci_low=low, ci_high=high, verdict=outcome)
+    same = int(np.sum(np.asarray(a) == np.asarray(b)))
+    return Comparison(**base, n=len(a), estimate=estimate, ci_low=low, ci_high=high, verdict=outcome, same=same)
 
 
 def check_claims(
@@ -188,12 +191,14 @@ def render_claims(comparisons: list[Comparison]) -> str:
     if not comparisons:
         return ""
     lines = ["| Claim | Participant | Method | Baseline | Method score | Baseline score | "
-             "Difference or ratio [95% CI] | n | Verdict |",
-             "|---|---|---|---|---:|---:|---:|---:|---|"]
+             "Difference or ratio [95% CI] | n | Same score | Verdict |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---|"]
     for c in comparisons:
         rnd = f" (round {c.round})" if c.round is not None else ""
+        same = c.same if c.n else "-"
         lines.append(f"| ({c.claim}) {c.statement} | {c.participant} | {c.method}{rnd} | {c.baseline} | "
-                     f"{c.value:.1f} | {c.baseline_value:.1f} | {_estimate_cell(c)} | {c.n} | **{c.verdict}** |")
+                     f"{c.value:.1f} | {c.baseline_value:.1f} | {_estimate_cell(c)} | {c.n} | {same} | "
+                     f"**{c.verdict}** |")
     return "\n".join(lines)
 
 
