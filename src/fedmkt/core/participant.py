@@ -25,6 +25,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from fedmkt.core.alignment import Aligner
+from fedmkt.core.gold_agreement import gold_agreement
 from fedmkt.core.kd_training import KDTargets, targets_from_aligned
 from fedmkt.core.message_checks import receive as receive_message
 from fedmkt.core.messages import (
@@ -258,11 +259,14 @@ class Participant:
             message = self.public_distributions(round, top_k, batch_size)
         computed = time.perf_counter()
         data = encode(message)
+        encoded = time.perf_counter()
+        rows = [self.view.index_of(sample.uid) for sample in message.samples]
+        agreement = gold_agreement(message.samples, [self.view.ids[i][self.view.positions[i] + 1] for i in rows])
         report = MessageReport(
             sender=self.name, round=round, n_samples=len(message.samples),
             n_positions=sum(s.n_positions for s in message.samples), nbytes=len(data),
-            compute_seconds=computed - start, encode_seconds=time.perf_counter() - computed,
-            reused=reuse is not None,
+            compute_seconds=computed - start, encode_seconds=encoded - computed,
+            reused=reuse is not None, gold_top1=agreement.top1, gold_prob=agreement.prob,
         )
         return message, data, report
 

@@ -48,6 +48,8 @@ class MessageReport(_Record):
     compute_seconds: float
     encode_seconds: float
     reused: bool = False
+    gold_top1: float | None = None  # share of answer positions whose top-1 is the gold token (gold_agreement)
+    gold_prob: float | None = None  # mean probability on the gold token
 
 
 @dataclass(frozen=True)
