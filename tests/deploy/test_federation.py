@@ -111,18 +111,20 @@ def test_a_node_that_stops_answering_is_left_out_and_the_run_goes_on(tmp_path, h
     assert f"| 2 | upload | client-2 | {reason}" in (tmp_path / "run" / "results.md").read_text()
 
 
-def _nan_probs(reply: Message) -> Message:
-    if reply.metadata.message_type != "train.upload" or reply.has_error():
-        return reply
-    probs = reply.content.array_records["topk"]["probs"].numpy().copy()
-    probs[0, 0] = np.nan
-    reply.content.array_records["topk"]["probs"] = Array(probs)
-    return reply
+def _nan_probs(message_type: str):
+    """A tamper that puts a NaN into the top-k probabilities of ``message_type`` messages (or replies)."""
+    def tamper(message: Message) -> Message:
+        if message.metadata.message_type == message_type and not message.has_error():
+            probs = message.content.array_records["topk"]["probs"].numpy().copy()
+            probs[0, 0] = np.nan
+            message.content.array_records["topk"]["probs"] = Array(probs)
+        return message
+    return tamper
 
 
 def test_an_invalid_upload_is_rejected_by_the_core_and_that_client_gets_no_llm_message(tmp_path):
     grid = InProcessGrid(app, _nodes(tmp_path, 3))
-    grid.tamper[12] = _nan_probs
+    grid.tamper[12] = _nan_probs("train.upload")
     _, events = _federate(tmp_path, _config(HETEROGENEOUS), grid)
     (excluded,) = [e for e in events if e["event"] == "excluded"]
     assert (excluded["step"], excluded["client"]) == ("upload", "client-2")
@@ -131,17 +133,9 @@ def test_an_invalid_upload_is_rejected_by_the_core_and_that_client_gets_no_llm_m
     assert distilled == {11, 13}
 
 
-def _nan_llm_probs(message: Message) -> Message:
-    if message.metadata.message_type == "train.distill":
-        probs = message.content.array_records["topk"]["probs"].numpy().copy()
-        probs[0, 0] = np.nan
-        message.content.array_records["topk"]["probs"] = Array(probs)
-    return message
-
-
 def test_a_node_that_rejects_the_llm_message_skips_kd_and_the_run_goes_on(tmp_path):
     grid = InProcessGrid(app, _nodes(tmp_path, 2))
-    grid.tamper_sent[12] = _nan_llm_probs
+    grid.tamper_sent[12] = _nan_probs("train.distill")
     rows, events = _federate(tmp_path, _config(HETEROGENEOUS[:2]), grid)
     (refused,) = [e for e in events if e["event"] == "client_receive"]
     assert (refused["receiver"], refused["round"]) == ("client-2", 1) and "NaN" in refused["rejected"]["server"]

@@ -54,7 +54,8 @@ class MessageReport(_Record):
 
 @dataclass(frozen=True)
 class ReceiveReport(_Record):
-    """The server's intake of one round's client messages.
+    """A receiver's intake of one round's messages: the server's of the clients', or a client's refusal
+    of the server's (:meth:`refusal`).
 
     Attributes:
         accepted: clients whose message validated, in registration order.
@@ -71,6 +72,12 @@ class ReceiveReport(_Record):
     missing: list[str]
     nbytes: dict[str, int]
     decode_seconds: float
+
+    @classmethod
+    def refusal(cls, receiver: str, round: int, sender: str, reason: str, nbytes: int) -> ReceiveReport:
+        """``receiver`` refused ``sender``'s one message of ``round`` (e.g. a client, the server's)."""
+        return cls(receiver=receiver, round=round, accepted=[], rejected={sender: reason}, missing=[],
+                   nbytes={sender: nbytes}, decode_seconds=0.0)
 
 
 @dataclass(frozen=True)

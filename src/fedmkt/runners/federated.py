@@ -246,9 +246,7 @@ class FederatedPhase:
         try:
             aligned = client.receive_llm(data, round=round_, top_k=fm.top_k, unmatched_weight=fm.unmatched_weight)
         except MessageRejected as rejected:  # as the server goes on without a bad upload, so does a client
-            self.log("client_receive", ReceiveReport(
-                receiver=client.name, round=round_, accepted=[], rejected={"server": rejected.reason}, missing=[],
-                nbytes={"server": len(data)}, decode_seconds=0.0))
+            self.log("client_receive", ReceiveReport.refusal(client.name, round_, "server", rejected.reason, len(data)))
             return {}  # no KD this round: the client keeps its privately trained adapter
         self.log("client_align", aligned)
         report = client.train_public(round_args(self._spec(client.name), self.cfg.seed, round_), fm.kd_weight,

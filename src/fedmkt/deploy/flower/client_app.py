@@ -108,8 +108,7 @@ def distill(message: Message, context: Context) -> Message:
     try:
         aligned = client.receive_llm(data, round=round_, top_k=fm.top_k, unmatched_weight=fm.unmatched_weight)
     except MessageRejected as rejected:  # as in-process: no KD this round, the privately trained adapter stays
-        refused = ReceiveReport(receiver=client.name, round=round_, accepted=[], rejected={"server": rejected.reason},
-                                missing=[], nbytes={"server": len(data)}, decode_seconds=0.0)
+        refused = ReceiveReport.refusal(client.name, round_, "server", rejected.reason, len(data))
         records = {"reports": json_record(client_receive=refused.to_dict())}
     else:
         trained = client.train_public(round_args(session.spec, config.seed, round_), fm.kd_weight, fm.temperature)
