@@ -328,10 +328,12 @@ def _resolve_model_path(model: str, base: Path) -> str:
     anywhere. ``./x``, ``../x`` and ``~/x`` are always paths; ``org/name`` is a path only when that
     folder exists next to the config (else it stays a hub id, or a folder under the working directory).
     """
+    from fedmkt.data.tasks.local import resolve_task_path  # the same rule as for dataset paths
+
     if Path(model).is_absolute():
         return model
     explicit = model.startswith(("./", "../", ".\\", "..\\", "~"))
-    candidate = (Path(model).expanduser() if model.startswith("~") else base / model).resolve()
+    candidate = resolve_task_path(model, base)
     return str(candidate) if explicit or candidate.is_dir() else model
 
 
