@@ -23,10 +23,13 @@ def test_list_shows_every_asset_as_absent_in_an_empty_home(home: Path) -> None:
     assert result.output.count("absent") == 4
 
 
-def test_fetch_then_list_shows_present(home: Path, index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("flag", ["--no-progress", "--quiet"])
+def test_fetch_then_list_shows_present(
+    home: Path, index: Path, monkeypatch: pytest.MonkeyPatch, flag: str
+) -> None:
     write_wheel(index, "tiny-data", "2.0", {"tiny_data/tasks/a.jsonl": b"{}\n"})
     monkeypatch.setitem(registry.DATA_ASSETS, "tiny-data", DataAsset("tiny-data", "tiny-data==2.0", "tiny"))
-    result = runner.invoke(app, ["fetch", "tiny-data", "--quiet"])
+    result = runner.invoke(app, ["fetch", "tiny-data", flag])
     assert result.exit_code == 0, result.output
     listed = runner.invoke(app, ["list"], env={"COLUMNS": "200"})
     assert "present" in listed.output and "incomplete" not in listed.output

