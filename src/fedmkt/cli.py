@@ -112,10 +112,11 @@ def _mount_subcommands() -> None:
     from fedmkt.bench.commands import app as bench_app
 
     app.add_typer(bench_app, name="bench", help="Benchmarks that print figures (--json for one JSON line).")
-    from fedmkt.report.commands import archive, report
+    from fedmkt.report.commands import archive, compare, report
 
     app.command(name="report")(report)
     app.command(name="archive")(archive)
+    app.command(name="compare")(compare)
     from fedmkt.deploy.commands import app as deploy_app
 
     app.add_typer(deploy_app, name="deploy", help="Run FedMKT on a Flower federation (needs the flower extra).")

@@ -133,7 +133,7 @@ def verdict(estimate: float, low: float, high: float, null: float = 0.0) -> str:
     return NOT_SIGNIFICANT
 
 
-def _paired(a: ScoreRecord, b: ScoreRecord) -> tuple[list[float], list[float]]:
+def paired_scores(a: ScoreRecord, b: ScoreRecord) -> tuple[list[float], list[float]]:
     """The two scorings' scores on the uids both hold, in ``a``'s order."""
     theirs = dict(zip(b.uids, b.scores, strict=True))
     common = [(s, theirs[u]) for u, s in zip(a.uids, a.scores, strict=True) if u in theirs]
@@ -145,7 +145,7 @@ def compare(
 ) -> Comparison:
     """Test ``claim`` on one pair of final-round rows of one participant."""
     found = scores.for_row(method), scores.for_row(baseline)
-    a, b = _paired(*found) if None not in found else ([], [])
+    a, b = paired_scores(*found) if None not in found else ([], [])
     base = dict(claim=claim.id, statement=claim.statement, kind=claim.kind, method=method.method,
                 baseline=baseline.method, participant=method.participant, metric=method.metric,
                 round=method.round, value=method.value, baseline_value=baseline.value)

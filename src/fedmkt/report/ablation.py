@@ -1,0 +1,106 @@
+"""Ablations: the same method in runs that differ in one setting, paired on the same eval examples.
+
+A claim compares two methods inside one run; an ablation compares one method across runs (lambda
+0 against 0.1, top-k 16 against 128, ...). Both runs score the same eval examples when they share
+the task, seed and data sizes, so the difference is tested the same way: a paired bootstrap over
+the examples both scored (matched by uid), plus the count of examples both runs score alike. Two
+runs can tie on the mean yet answer differently; "same score on 199 of 200" says they did not.
+
+Only final-round rows of the main metric are compared (the metric with per-example scores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fedmkt.errors import FedMKTError
+from fedmkt.report.claims import MAIN_METRICS, paired_bootstrap, paired_scores
+from fedmkt.report.results import ResultRow
+from fedmkt.report.run_section import experiment_folders, load_experiment
+from fedmkt.report.scores import ScoreIndex
+from fedmkt.report.table import METRIC_NAMES, _final_rows, _method_rank
+
+
+@dataclass(frozen=True)
+class RunDifference:
+    """``method`` of ``participant`` in run ``variant`` minus the same in the reference run."""
+
+    variant: str
+    method: str
+    participant: str
+    metric: str
+    round: int | None
+    reference_value: float
+    variant_value: float
+    n: int  # eval examples both runs scored
+    estimate: float
+    ci_low: float
+    ci_high: float
+    same: int  # examples both runs score alike
+
+
+def _final_main_rows(rows: list[ResultRow]) -> dict[tuple[str, str, str], ResultRow]:
+    return {(r.method, r.participant, r.metric): r for r in _final_rows(rows) if r.metric in MAIN_METRICS}
+
+
+def reference_folder(run_dir: Path) -> Path:
+    """The one experiment folder of ``run_dir``; a suite of several is ambiguous as a reference."""
+    folders = experiment_folders(run_dir)
+    if len(folders) != 1:
+        names = ", ".join(f.name for f in folders)
+        raise FedMKTError(f"{run_dir}: a suite of {len(folders)} experiments ({names}); pass one of them as "
+                          f"the reference")
+    return folders[0]
+
+
+def compare_runs(
+    reference: Path, variants: Sequence[Path], *, n_resamples: int = 10_000, seed: int = 0,
+) -> list[RunDifference]:
+    """Every final-round main-metric row a variant experiment shares with the reference, tested in pairs.
+
+    ``variants`` may be experiment or suite folders; rows whose per-example scores are missing on
+    either side, or which share no eval example, are left out.
+    """
+    ref_path = reference_folder(reference)
+    ref_rows = _final_main_rows(load_experiment(ref_path).rows)
+    ref_scores = ScoreIndex.load(ref_path)
+    out: list[RunDifference] = []
+    for run_dir in variants:
+        for path in experiment_folders(run_dir):
+            folder = load_experiment(path)
+            scores = ScoreIndex.load(path)
+            rows = _final_main_rows(folder.rows)
+            for key in sorted(rows, key=lambda k: (_method_rank(k[0]), k[1], k[2])):
+                base = ref_rows.get(key)
+                if base is None:
+                    continue
+                found = (scores.for_row(rows[key]), ref_scores.for_row(base))
+                if None in found:
+                    continue
+                a, b = paired_scores(*found)
+                if not a:
+                    continue
+                estimate, low, high = paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed)
+                same = int(np.sum(np.asarray(a) == np.asarray(b)))
+                out.append(RunDifference(folder.config.name, key[0], key[1], key[2], rows[key].round, base.value,
+                                         rows[key].value, len(a), estimate, low, high, same))
+    return out
+
+
+def render_ablation(reference_name: str, differences: list[RunDifference]) -> str:
+    """Markdown: one line per (run, method, participant) with both scores, the paired difference and ties."""
+    if not differences:
+        return f"No run shares a scored method and eval examples with {reference_name}."
+    lines = [f"| Run | Method | Participant | Metric | {reference_name} | Run's score | "
+             "Difference [95% CI] | n | Same score |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|"]
+    for d in differences:
+        rnd = f" (round {d.round})" if d.round is not None else ""
+        lines.append(f"| {d.variant} | {d.method}{rnd} | {d.participant} | {METRIC_NAMES.get(d.metric, d.metric)} | "
+                     f"{d.reference_value:.1f} | {d.variant_value:.1f} | "
+                     f"{d.estimate:+.1f} [{d.ci_low:+.1f}, {d.ci_high:+.1f}] | {d.n} | {d.same} |")
+    return "\n".join(lines)
