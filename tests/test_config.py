@@ -10,6 +10,7 @@ from fedmkt.config import (
     PRESETS,
     dump_configs,
     load_config,
+    load_configs,
     load_preset,
     parse_config,
     parse_configs,
@@ -49,9 +50,11 @@ def test_suite_defaults_merge_and_errors():
         parse_configs(yaml.safe_dump({"experiments": [MINIMAL, MINIMAL]}), "suite.yaml")
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "configs").rglob("*.yaml")), ids=lambda p: str(p.relative_to(REPO / "configs"))
+)
 def test_shipped_configs_validate_and_open_with_their_command(path):
-    load_config(path)
+    assert load_configs(path)
     assert path.read_text().startswith("# fedmkt "), "each config's first line is the command that runs it"
 
 
