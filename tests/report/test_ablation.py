@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from fedmkt.errors import FedMKTError
-from fedmkt.report.ablation import compare_runs, render_ablation
+from fedmkt.report.ablation import compare_runs, parse_pairs, render_ablation
 from fedmkt.report.commands import compare
 from fedmkt.report.results import read_results, write_results
 from fedmkt.report.scores import read_scores, scores_path
@@ -90,3 +90,23 @@ def test_a_suite_is_no_reference(tiny_run, tmp_path):
         compare_runs(suite, [run_dir])
     both = compare_runs(run_dir, [suite], n_resamples=100)  # as runs to compare, a suite gives each experiment
     assert len(both) == 2 * len(compare_runs(run_dir, [run_dir], n_resamples=100))
+
+
+def test_pairs_set_one_method_against_another(tiny_run):
+    _, run_dir = tiny_run
+    pairs = parse_pairs(["FedAvg:Standalone"])
+    differences = compare_runs(run_dir, [run_dir], pairs=pairs, n_resamples=200)
+    rows = {(r.method, r.participant): r for r in read_results(run_dir / "results.json")
+            if r.metric == "acc" and r.round in (None, 2)}
+    assert {(d.method, d.reference_method) for d in differences} == {("FedAvg", "Standalone")}
+    assert sorted(d.participant for d in differences) == ["client-1", "client-2"]
+    for d in differences:
+        expected = rows[("FedAvg", d.participant)].value - rows[("Standalone", d.participant)].value
+        assert d.estimate == pytest.approx(expected)
+    assert "| FedAvg (round 2) vs Standalone | client-1 |" in render_ablation("tiny-homogeneous", differences)
+
+
+@pytest.mark.parametrize("spec", ["FedMKT-SLM", ":Standalone", "FedMKT-SLM:"])
+def test_a_malformed_pair_is_a_one_line_error(spec):
+    with pytest.raises(FedMKTError, match=f"--pair '{spec}': expected RUN_METHOD:REFERENCE_METHOD"):
+        parse_pairs([spec])

@@ -7,11 +7,14 @@ the examples both scored (matched by uid), plus the count of examples both runs 
 runs can tie on the mean yet answer differently; "same score on 199 of 200" says they did not.
 
 Only final-round rows of the main metric are compared (the metric with per-example scores).
+``pairs`` sets a method of one run against another method of the reference (FedMKT-SLM in a
+federated run against Standalone in a run that trains it longer, say); by default each method
+meets itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +34,7 @@ class RunDifference:
 
     variant: str
     method: str
+    reference_method: str
     participant: str
     metric: str
     round: int | None
@@ -57,13 +61,26 @@ def reference_folder(run_dir: Path) -> Path:
     return folders[0]
 
 
+def parse_pairs(specs: Sequence[str]) -> dict[str, str]:
+    """``["FedMKT-SLM:Standalone"]`` -> ``{"FedMKT-SLM": "Standalone"}`` (run's method: reference's method)."""
+    pairs: dict[str, str] = {}
+    for spec in specs:
+        method, sep, reference_method = spec.partition(":")
+        if not sep or not method.strip() or not reference_method.strip():
+            raise FedMKTError(f"--pair {spec!r}: expected RUN_METHOD:REFERENCE_METHOD, e.g. FedMKT-SLM:Standalone")
+        pairs[method.strip()] = reference_method.strip()
+    return pairs
+
+
 def compare_runs(
-    reference: Path, variants: Sequence[Path], *, n_resamples: int = 10_000, seed: int = 0,
+    reference: Path, variants: Sequence[Path], *, pairs: Mapping[str, str] | None = None,
+    n_resamples: int = 10_000, seed: int = 0,
 ) -> list[RunDifference]:
     """Every final-round main-metric row a variant experiment shares with the reference, tested in pairs.
 
     ``variants`` may be experiment or suite folders; rows whose per-example scores are missing on
-    either side, or which share no eval example, are left out.
+    either side, or which share no eval example, are left out. With ``pairs`` only the methods it
+    names are compared, each against the reference's method it maps to.
     """
     ref_path = reference_folder(reference)
     ref_rows = _final_main_rows(load_experiment(ref_path).rows)
@@ -75,7 +92,10 @@ def compare_runs(
             scores = ScoreIndex.load(path)
             rows = _final_main_rows(folder.rows)
             for key in sorted(rows, key=lambda k: (_method_rank(k[0]), k[1], k[2])):
-                base = ref_rows.get(key)
+                if pairs is not None and key[0] not in pairs:
+                    continue
+                reference_method = pairs[key[0]] if pairs is not None else key[0]
+                base = ref_rows.get((reference_method, *key[1:]))
                 if base is None:
                     continue
                 found = (scores.for_row(rows[key]), ref_scores.for_row(base))
@@ -86,8 +106,9 @@ def compare_runs(
                     continue
                 estimate, low, high = paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed)
                 same = int(np.sum(np.asarray(a) == np.asarray(b)))
-                out.append(RunDifference(folder.config.name, key[0], key[1], key[2], rows[key].round, base.value,
-                                         rows[key].value, len(a), estimate, low, high, same))
+                out.append(RunDifference(folder.config.name, key[0], reference_method, key[1], key[2],
+                                         rows[key].round, base.value, rows[key].value, len(a), estimate, low, high,
+                                         same))
     return out
 
 
@@ -100,7 +121,9 @@ def render_ablation(reference_name: str, differences: list[RunDifference]) -> st
              "|---|---|---|---|---:|---:|---:|---:|---:|"]
     for d in differences:
         rnd = f" (round {d.round})" if d.round is not None else ""
-        lines.append(f"| {d.variant} | {d.method}{rnd} | {d.participant} | {METRIC_NAMES.get(d.metric, d.metric)} | "
+        against = f" vs {d.reference_method}" if d.reference_method != d.method else ""
+        metric = METRIC_NAMES.get(d.metric, d.metric)
+        lines.append(f"| {d.variant} | {d.method}{rnd}{against} | {d.participant} | {metric} | "
                      f"{d.reference_value:.1f} | {d.variant_value:.1f} | "
                      f"{d.estimate:+.1f} [{d.ci_low:+.1f}, {d.ci_high:+.1f}] | {d.n} | {d.same} |")
     return "\n".join(lines)
