@@ -94,14 +94,15 @@ def test_a_suite_is_no_reference(tiny_run, tmp_path):
 
 def test_pairs_set_one_method_against_another(tiny_run):
     _, run_dir = tiny_run
-    pairs = parse_pairs(["FedAvg:Standalone"])
+    pairs = parse_pairs(["FedAvg:Standalone", "FedAvg:SLM-ZS"])
+    assert pairs == [("FedAvg", "Standalone"), ("FedAvg", "SLM-ZS")]
     differences = compare_runs(run_dir, [run_dir], pairs=pairs, n_resamples=200)
     rows = {(r.method, r.participant): r for r in read_results(run_dir / "results.json")
             if r.metric == "acc" and r.round in (None, 2)}
-    assert {(d.method, d.reference_method) for d in differences} == {("FedAvg", "Standalone")}
-    assert sorted(d.participant for d in differences) == ["client-1", "client-2"]
+    assert {(d.method, d.reference_method) for d in differences} == set(pairs)
+    assert sorted(d.participant for d in differences) == ["client-1", "client-1", "client-2", "client-2"]
     for d in differences:
-        expected = rows[("FedAvg", d.participant)].value - rows[("Standalone", d.participant)].value
+        expected = rows[("FedAvg", d.participant)].value - rows[(d.reference_method, d.participant)].value
         assert d.estimate == pytest.approx(expected)
     assert "| FedAvg (round 2) vs Standalone | client-1 |" in render_ablation("tiny-homogeneous", differences)
 

@@ -14,7 +14,7 @@ meets itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,26 +61,26 @@ def reference_folder(run_dir: Path) -> Path:
     return folders[0]
 
 
-def parse_pairs(specs: Sequence[str]) -> dict[str, str]:
-    """``["FedMKT-SLM:Standalone"]`` -> ``{"FedMKT-SLM": "Standalone"}`` (run's method: reference's method)."""
-    pairs: dict[str, str] = {}
+def parse_pairs(specs: Sequence[str]) -> list[tuple[str, str]]:
+    """``["FedMKT-SLM:Standalone"]`` -> ``[("FedMKT-SLM", "Standalone")]`` (run's method, reference's method)."""
+    pairs: list[tuple[str, str]] = []
     for spec in specs:
         method, sep, reference_method = spec.partition(":")
         if not sep or not method.strip() or not reference_method.strip():
             raise FedMKTError(f"--pair {spec!r}: expected RUN_METHOD:REFERENCE_METHOD, e.g. FedMKT-SLM:Standalone")
-        pairs[method.strip()] = reference_method.strip()
+        pairs.append((method.strip(), reference_method.strip()))
     return pairs
 
 
 def compare_runs(
-    reference: Path, variants: Sequence[Path], *, pairs: Mapping[str, str] | None = None,
+    reference: Path, variants: Sequence[Path], *, pairs: Sequence[tuple[str, str]] | None = None,
     n_resamples: int = 10_000, seed: int = 0,
 ) -> list[RunDifference]:
     """Every final-round main-metric row a variant experiment shares with the reference, tested in pairs.
 
     ``variants`` may be experiment or suite folders; rows whose per-example scores are missing on
     either side, or which share no eval example, are left out. With ``pairs`` only the methods it
-    names are compared, each against the reference's method it maps to.
+    names are compared, each against the reference's methods it pairs them with.
     """
     ref_path = reference_folder(reference)
     ref_rows = _final_main_rows(load_experiment(ref_path).rows)
@@ -92,24 +92,31 @@ def compare_runs(
             scores = ScoreIndex.load(path)
             rows = _final_main_rows(folder.rows)
             for key in sorted(rows, key=lambda k: (_method_rank(k[0]), k[1], k[2])):
-                if pairs is not None and key[0] not in pairs:
-                    continue
-                reference_method = pairs[key[0]] if pairs is not None else key[0]
-                base = ref_rows.get((reference_method, *key[1:]))
-                if base is None:
-                    continue
-                found = (scores.for_row(rows[key]), ref_scores.for_row(base))
-                if None in found:
-                    continue
-                a, b = paired_scores(*found)
-                if not a:
-                    continue
-                estimate, low, high = paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed)
-                same = int(np.sum(np.asarray(a) == np.asarray(b)))
-                out.append(RunDifference(folder.config.name, key[0], reference_method, key[1], key[2],
-                                         rows[key].round, base.value, rows[key].value, len(a), estimate, low, high,
-                                         same))
+                wanted = [key[0]] if pairs is None else [ref for method, ref in pairs if method == key[0]]
+                for reference_method in wanted:
+                    difference = _difference(folder.config.name, rows[key], reference_method, scores, ref_rows,
+                                             ref_scores, n_resamples, seed)
+                    if difference is not None:
+                        out.append(difference)
     return out
+
+
+def _difference(
+    variant: str, row: ResultRow, reference_method: str, scores: ScoreIndex,
+    ref_rows: dict[tuple[str, str, str], ResultRow], ref_scores: ScoreIndex, n_resamples: int, seed: int,
+) -> RunDifference | None:
+    """``row`` against the reference's ``reference_method`` row of the same participant; None if unpairable."""
+    base = ref_rows.get((reference_method, row.participant, row.metric))
+    found = (scores.for_row(row), ref_scores.for_row(base)) if base is not None else (None, None)
+    if base is None or None in found:
+        return None
+    a, b = paired_scores(*found)
+    if not a:
+        return None
+    estimate, low, high = paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed)
+    same = int(np.sum(np.asarray(a) == np.asarray(b)))
+    return RunDifference(variant, row.method, reference_method, row.participant, row.metric, row.round,
+                         base.value, row.value, len(a), estimate, low, high, same)
 
 
 def render_ablation(reference_name: str, differences: list[RunDifference]) -> str:
