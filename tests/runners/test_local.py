@@ -90,6 +90,25 @@ def test_resume_skips_finished_phases(tmp_path):
         "LLM-ZS", "LLM-ZS", "SLM-ZS", "SLM-ZS"]
 
 
+def test_each_base_model_is_scored_once_even_across_llm_and_slm_zero_shot(tmp_path):
+    """A client on the server's model (the heterogeneous setting's Gemma client) reuses LLM-ZS's scoring."""
+    from fedmkt.report.scores import ScoreIndex
+
+    clients = [{"model": "tiny-llama-unigram", **TINY_CLIENT}, {"model": "tiny-gpt2-bpe", **TINY_CLIENT},
+               {"model": "tiny-gpt2-bpe", **TINY_CLIENT}]
+    rows = run_suite([_config(clients=clients, methods=["LLM-ZS", "SLM-ZS"])], tmp_path, show_progress=False)
+    events = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [e["phase"] for e in events if e["event"] == "eval"] == ["LLM-ZS/server", "SLM-ZS/client-2"]
+    acc = {(r.method, r.participant): r for r in rows if r.metric == "acc"}
+    llm, same_model = acc[("LLM-ZS", "server")], acc[("SLM-ZS", "client-1")]
+    assert (same_model.value, same_model.ci_low, same_model.ci_high) == (llm.value, llm.ci_low, llm.ci_high)
+    assert same_model.role == "slm" and same_model.model == "tiny-llama-unigram"
+    assert acc[("SLM-ZS", "client-3")].value == acc[("SLM-ZS", "client-2")].value
+    index = ScoreIndex.load(tmp_path)  # every row finds per-example scores for the paired tests
+    assert all(index.for_row(r) is not None for r in acc.values())
+    assert index.for_row(same_model).participant == "client-1"
+
+
 def test_homogeneous_and_one_to_one_methods(tmp_path):
     homo = _config(name="homo", clients=[{"model": "tiny-gpt2-bpe", **TINY_CLIENT}] * 2,
                    methods=["FedAvg", "FedMKT-SLM-FedAvg"], fedmkt={"rounds": 1, "top_k": 8})

@@ -9,6 +9,7 @@ from fedmkt.config import ParticipantConfig
 from fedmkt.core.participant import Participant
 from fedmkt.data.example import Example
 from fedmkt.evaluation import evaluate
+from fedmkt.evaluation.evaluate import EvalResult
 from fedmkt.models.loading import load_model_and_tokenizer
 from fedmkt.models.lora import attach_lora, save_adapter
 from fedmkt.report.results import ResultRow
@@ -66,17 +67,9 @@ def finetune(
     return model
 
 
-def score(
-    ctx: RunContext, participant: ParticipantConfig, role: str, method: str, model, tokenizer,
-    round_: int | None = None,
-) -> list[ResultRow]:
-    """Evaluate on the run's eval set: the main metric row, plus acc_norm for multiple choice.
-
-    The main metric's per-example scores go to ``scores/`` in the run folder (``report.scores``),
-    for the paired tests of ``fedmkt report``; a step redone on resume overwrites its file.
-    """
+def evaluate_eval_set(ctx: RunContext, phase: str, model, tokenizer) -> EvalResult:
+    """Score ``model`` on the run's eval set (logged as an ``eval`` event of ``phase``)."""
     examples = ctx.split.eval
-    phase = f"{method}/{participant.name}"
     start = time.perf_counter()
     with ctx.board.task(f"eval  {phase}", total=len(examples)) as update:
         result = evaluate(
@@ -86,6 +79,18 @@ def score(
         )
     ctx.log.write("eval", phase=phase, metric=result.metric, value=result.value, n=result.n,
                   seconds=round(time.perf_counter() - start, 3), **result.extra)
+    return result
+
+
+def record_scores(
+    ctx: RunContext, participant: ParticipantConfig, role: str, method: str, result: EvalResult,
+    round_: int | None = None,
+) -> list[ResultRow]:
+    """The result rows of one scoring: the main metric, plus acc_norm for multiple choice.
+
+    The main metric's per-example scores go to ``scores/`` in the run folder (``report.scores``),
+    for the paired tests of ``fedmkt report``; a step redone on resume overwrites its file.
+    """
     write_scores(ctx.run_dir, method=method, participant=participant.name, model=participant.model,
                  task=ctx.config.task_label, metric=result.metric, round_=round_, value=result.value,
                  uids=result.uids, scores=result.scores, predictions=result.predictions)
@@ -97,3 +102,12 @@ def score(
         rows.append(ResultRow(metric="acc_norm", value=e["acc_norm"], ci_low=e["acc_norm_ci_low"],
                               ci_high=e["acc_norm_ci_high"], **base))
     return rows
+
+
+def score(
+    ctx: RunContext, participant: ParticipantConfig, role: str, method: str, model, tokenizer,
+    round_: int | None = None,
+) -> list[ResultRow]:
+    """Evaluate on the run's eval set and record the scoring (`evaluate_eval_set`, `record_scores`)."""
+    result = evaluate_eval_set(ctx, f"{method}/{participant.name}", model, tokenizer)
+    return record_scores(ctx, participant, role, method, result, round_)

@@ -1,30 +1,41 @@
-"""LLM-ZS and SLM-ZS: the pretrained models scored with no training at all."""
+"""LLM-ZS and SLM-ZS: the pretrained models scored with no training at all.
+
+A base model is evaluated once per run process: clients that share a model share one scoring, and
+a client that runs the server's model (the heterogeneous setting's Gemma client) reuses LLM-ZS's.
+A resumed run scores again what it has not kept in memory, which gives the same numbers.
+"""
 
 from __future__ import annotations
 
-from fedmkt.baselines.common import load_participant, score
+from dataclasses import replace
+
+from fedmkt.baselines.common import evaluate_eval_set, load_participant, record_scores
+from fedmkt.config import ParticipantConfig
+from fedmkt.evaluation.evaluate import EvalResult
 from fedmkt.report.results import ResultRow
 from fedmkt.runners.context import RunContext
 
 
+def _base_model_result(ctx: RunContext, participant: ParticipantConfig, phase: str) -> EvalResult:
+    """The participant's base model's scoring on the eval set, evaluated only the first time it is asked for."""
+    if participant.model not in ctx.zero_shot_results:
+        model, tokenizer = load_participant(ctx, participant)
+        ctx.zero_shot_results[participant.model] = evaluate_eval_set(ctx, phase, model, tokenizer)
+    return ctx.zero_shot_results[participant.model]
+
+
 def llm_zero_shot(ctx: RunContext) -> list[ResultRow]:
-    model, tokenizer = load_participant(ctx, ctx.config.server)
-    return score(ctx, ctx.config.server, "llm", "LLM-ZS", model, tokenizer)
+    result = _base_model_result(ctx, ctx.config.server, "LLM-ZS/server")
+    return record_scores(ctx, ctx.config.server, "llm", "LLM-ZS", result)
 
 
 def slm_zero_shot(ctx: RunContext) -> list[ResultRow]:
-    """One row set per client; clients that share a model are scored once."""
+    """One row set per client; clients that share a model share the first one's score file."""
     rows: list[ResultRow] = []
     scored: dict[str, list[ResultRow]] = {}
     for client in ctx.config.clients:
         if client.model not in scored:
-            model, tokenizer = load_participant(ctx, client)
-            scored[client.model] = score(ctx, client, "slm", "SLM-ZS", model, tokenizer)
-        rows += [_relabel(r, client.name) for r in scored[client.model]]
+            result = _base_model_result(ctx, client, f"SLM-ZS/{client.name}")
+            scored[client.model] = record_scores(ctx, client, "slm", "SLM-ZS", result)
+        rows += [replace(r, participant=client.name) for r in scored[client.model]]
     return rows
-
-
-def _relabel(row: ResultRow, participant: str) -> ResultRow:
-    from dataclasses import replace
-
-    return replace(row, participant=participant)
