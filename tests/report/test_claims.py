@@ -14,6 +14,7 @@ from fedmkt.report.claims import (
     NOT_SIGNIFICANT,
     check_claims,
     paired_bootstrap,
+    paired_estimate,
     render_claims,
     render_summary,
     verdict,
@@ -134,3 +135,18 @@ def test_the_summary_has_a_row_per_claim_and_a_column_per_run():
     assert summary[2] == ("| (a) FedMKT-SLM beats Standalone, each client | held | not significant | "
                           "held 1, not significant 1 |")
     assert summary[3].endswith("| - | - | - |")  # (b): no SLM-ZS rows
+
+
+def test_paired_estimate_uses_only_shared_examples_and_counts_ties():
+    a = ScoreRecord("A", "p", "m", "t", "acc", None, 0.0, ["q1", "q2", "q3", "q4"], [100.0, 0.0, 100.0, 100.0],
+                    [""] * 4)
+    b = ScoreRecord("B", "p", "m", "t", "acc", None, 0.0, ["q4", "q3", "q2", "q9"], [0.0, 100.0, 0.0, 100.0],
+                    [""] * 4)
+    paired = paired_estimate(a, b, n_resamples=200, seed=0)
+    assert paired is not None
+    assert paired.n == 3  # q2, q3, q4; q1 and q9 have no partner
+    assert paired.same == 2  # q2 (both wrong) and q3 (both right)
+    assert paired.estimate == pytest.approx(100.0 / 3)
+    assert paired.low <= paired.estimate <= paired.high
+    disjoint = ScoreRecord("C", "p", "m", "t", "acc", None, 0.0, ["z"], [0.0], [""])
+    assert paired_estimate(a, disjoint, n_resamples=200, seed=0) is None

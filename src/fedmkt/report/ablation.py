@@ -18,10 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from fedmkt.errors import FedMKTError
-from fedmkt.report.claims import MAIN_METRICS, paired_bootstrap, paired_scores
+from fedmkt.report.claims import MAIN_METRICS, paired_estimate
 from fedmkt.report.results import ResultRow
 from fedmkt.report.run_section import experiment_folders, load_experiment
 from fedmkt.report.scores import ScoreIndex
@@ -110,13 +108,11 @@ def _difference(
     found = (scores.for_row(row), ref_scores.for_row(base)) if base is not None else (None, None)
     if base is None or None in found:
         return None
-    a, b = paired_scores(*found)
-    if not a:
+    paired = paired_estimate(*found, n_resamples=n_resamples, seed=seed)
+    if paired is None:
         return None
-    estimate, low, high = paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed)
-    same = int(np.sum(np.asarray(a) == np.asarray(b)))
     return RunDifference(variant, row.method, reference_method, row.participant, row.metric, row.round,
-                         base.value, row.value, len(a), estimate, low, high, same)
+                         base.value, row.value, paired.n, paired.estimate, paired.low, paired.high, paired.same)
 
 
 def render_ablation(reference_name: str, differences: list[RunDifference]) -> str:

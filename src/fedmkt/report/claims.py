@@ -140,23 +140,48 @@ def paired_scores(a: ScoreRecord, b: ScoreRecord) -> tuple[list[float], list[flo
     return [s for s, _ in common], [t for _, t in common]
 
 
+@dataclass(frozen=True)
+class PairedEstimate:
+    """One scoring against another on the examples both hold: bootstrap estimate, interval and ties."""
+
+    n: int
+    estimate: float
+    low: float
+    high: float
+    same: int  # examples scored the same by both (for accuracy: both right or both wrong)
+
+
+def paired_estimate(
+    a: ScoreRecord, b: ScoreRecord, *, statistic: Literal["difference", "ratio"] = "difference",
+    n_resamples: int, seed: int,
+) -> PairedEstimate | None:
+    """``a`` against ``b`` paired per example; None when they share no example."""
+    x, y = paired_scores(a, b)
+    if not x:
+        return None
+    estimate, low, high = paired_bootstrap(x, y, statistic=statistic, n_resamples=n_resamples, seed=seed)
+    same = int(np.sum(np.asarray(x) == np.asarray(y)))
+    return PairedEstimate(len(x), estimate, low, high, same)
+
+
 def compare(
     claim: Claim, method: ResultRow, baseline: ResultRow, scores: ScoreIndex, *, n_resamples: int, seed: int,
 ) -> Comparison:
     """Test ``claim`` on one pair of final-round rows of one participant."""
     found = scores.for_row(method), scores.for_row(baseline)
-    a, b = paired_scores(*found) if None not in found else ([], [])
+    paired = (paired_estimate(*found, statistic=claim.kind, n_resamples=n_resamples, seed=seed)
+              if None not in found else None)
     base = dict(claim=claim.id, statement=claim.statement, kind=claim.kind, method=method.method,
                 baseline=baseline.method, participant=method.participant, metric=method.metric,
                 round=method.round, value=method.value, baseline_value=baseline.value)
-    if not a:
+    if paired is None:
         nan = float("nan")
         return Comparison(**base, n=0, estimate=nan, ci_low=nan, ci_high=nan, verdict=NO_SCORES)
-    estimate, low, high = paired_bootstrap(a, b, statistic=claim.kind, n_resamples=n_resamples, seed=seed)
     null = RATIO_TARGET if claim.kind == "ratio" else 0.0
-    outcome = verdict(estimate, low, high, null) if np.isfinite([estimate, low, high]).all() else NOT_SIGNIFICANT
-    same = int(np.sum(np.asarray(a) == np.asarray(b)))
-    return Comparison(**base, n=len(a), estimate=estimate, ci_low=low, ci_high=high, verdict=outcome, same=same)
+    bounds = [paired.estimate, paired.low, paired.high]
+    outcome = verdict(*bounds, null) if np.isfinite(bounds).all() else NOT_SIGNIFICANT
+    return Comparison(**base, n=paired.n, estimate=paired.estimate, ci_low=paired.low, ci_high=paired.high,
+                      verdict=outcome, same=paired.same)
 
 
 def check_claims(
