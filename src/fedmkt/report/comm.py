@@ -93,3 +93,65 @@ def render_round_times(events: list[dict]) -> str:
         lines.append(f"| {e['phase']} | {e['round']} | {e['seconds']:.1f} | {compute:.1f} | "
                      f"{100 * e['overhead_share']:.1f}% | {top[0]} {top[1]:.3f} s |")
     return "\n".join(lines)
+
+
+_DIRECTIONS = {("topk", True): "topk_up", ("topk", False): "topk_down", ("lora", True): "lora_up",
+               ("lora", False): "lora_down"}
+
+
+def bytes_per_client_round(records: list[dict]) -> dict[str, dict[str, float]]:
+    """Per method, the mean size of one client's message of each kind and direction in a round.
+
+    Keys: ``topk_up`` (a client's distributions to the server), ``topk_down`` (the server's to one
+    client), ``lora_up`` / ``lora_down`` (an adapter to be averaged, and the mean sent back), plus
+    ``clients`` and ``rounds``: how many took part.
+    """
+    sums: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    seen: dict[str, tuple[set, set]] = defaultdict(lambda: (set(), set()))
+    for r in records:
+        up = r["receiver"] == "server"
+        key = _DIRECTIONS.get((r["kind"], up))
+        if key is None:
+            continue
+        sums[r["method"]][key].append(r["bytes"])
+        clients, rounds = seen[r["method"]]
+        clients.add(r["sender"] if up else r["receiver"])
+        rounds.add(r["round"])
+    out: dict[str, dict[str, float]] = {}
+    for method, kinds in sums.items():
+        clients, rounds = seen[method]
+        out[method] = {k: sum(v) / len(v) for k, v in kinds.items()}
+        out[method].update(clients=len(clients), rounds=len(rounds))
+    return out
+
+
+def client_adapter_bytes(events: list[dict], server_name: str = "server") -> int | None:
+    """The largest client LoRA adapter of a run (what classic federated LoRA would send each way)."""
+    sizes = [e["lora_bytes"] for e in events if e.get("event") == "model_size" and e.get("full_bytes")
+             and e.get("participant") != server_name]
+    return max(sizes) if sizes else None
+
+
+def render_comm_summary(runs: dict[str, tuple[list[dict], list[dict]]]) -> str:
+    """Markdown: one line per run and method with a client's bytes per round, set against its LoRA adapter.
+
+    ``runs`` maps a run's name to its ``comm.jsonl`` records and ``metrics.jsonl`` events. The last
+    column is how many times smaller one round's top-k exchange (up and down) is than sending the
+    client's LoRA adapter up and back, as federated LoRA fine-tuning would.
+    """
+    lines = ["| Run | Method | Clients | Rounds | Top-k up (KiB) | Top-k down (KiB) | LoRA each way (KiB) "
+             "| Client LoRA adapter (KiB) | Top-k round trip vs adapter round trip |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, (records, events) in runs.items():
+        adapter = client_adapter_bytes(events)
+        for method, sizes in sorted(bytes_per_client_round(records).items()):
+            topk = sizes.get("topk_up", 0.0) + sizes.get("topk_down", 0.0)
+            ratio = f"{2 * adapter / topk:.1f}x smaller" if adapter and topk else "-"
+            cells = [_kib(sizes.get(k)) for k in ("topk_up", "topk_down", "lora_up")]
+            lines.append(f"| {name} | {method} | {sizes['clients']} | {sizes['rounds']} | {' | '.join(cells)} | "
+                         f"{_kib(adapter)} | {ratio} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def _kib(nbytes: float | None) -> str:
+    return f"{nbytes / 1024:,.0f}" if nbytes else "-"

@@ -3,8 +3,9 @@
 Each experiment folder (a suite folder gives one per experiment) becomes a section: the command that
 reproduces it, the paper-style tables with 95% intervals, the paper's claims with paired-bootstrap
 verdicts, wall times per run and phase, bytes per round and direction, time per round with its
-overhead share, and the plots. A closing table sets every claim against every run. Nothing is
-typed by hand, so the file can be regenerated from the folders at any time.
+overhead share, and the plots. Closing tables set every claim against every run, and each run's bytes
+per client and round against its LoRA adapter. Nothing is typed by hand, so the file can be
+regenerated from the folders at any time.
 
 Only ``typer`` is imported at module level: ``fedmkt --help`` must not load torch.
 """
@@ -28,12 +29,14 @@ def build_results(
     is printed as the command that regenerated the file.
     """
     from fedmkt.report.claims import check_claims, render_summary
+    from fedmkt.report.comm import render_comm_summary
     from fedmkt.report.reproduce import reproduce_command
     from fedmkt.report.run_section import experiment_folders, load_experiment, render_experiment
     from fedmkt.report.scores import ScoreIndex
 
     sections: list[str] = []
     per_run: dict = {}
+    traffic: dict[str, tuple[list[dict], list[dict]]] = {}
     for run_dir in run_dirs:
         for path in experiment_folders(run_dir):
             folder = load_experiment(path)
@@ -41,6 +44,7 @@ def build_results(
                                        seed=folder.config.seed)
             label = folder.config.name if folder.config.name not in per_run else str(path)
             per_run[label] = comparisons
+            traffic[label] = folder.comm, folder.events
             sections.append(render_experiment(folder, comparisons, reproduce_command(path, config_dirs),
                                               link_base, plots_dir))
     head = [f"# {title}", ""]
@@ -51,6 +55,13 @@ def build_results(
              "0, **not held** when it is negative and excludes 0, **not significant** otherwise; claim (d) tests "
              "the ratio FedMKT-LLM / Centralized-LLM against 90%.", ""]
     summary = ["## Summary: claims across runs", "", render_summary(per_run), ""]
+    comm = render_comm_summary(traffic)
+    if comm:
+        summary += ["## Summary: bytes per client and round", "",
+                    "Mean size of one client's message in one round; the last column sets one round's top-k "
+                    "exchange (up and down) against sending the client's LoRA adapter up and back. Top-k "
+                    "messages grow with the public set's size and answer length; an adapter does not.", "",
+                    comm, ""]
     return "\n".join(head + sections + summary).rstrip() + "\n"
 
 
