@@ -177,3 +177,70 @@ def test_a_node_refuses_the_llm_message_of_a_round_it_did_not_upload_in(tmp_path
                       group_id="1")
     (reply,) = grid.send_and_receive([message])
     assert reply.has_error() and "no upload of round 1" in reply.error.reason
+
+
+class _ServerStopped(Exception):
+    """The ServerApp process dying mid-run (raised out of the grid, as a killed process never returns)."""
+
+
+def _stop_at(message_type: str, round_: int, node: int, *, after: bool = False):
+    """A grid hook that stops the server when ``message_type`` of ``round_`` reaches ``node`` (or is answered)."""
+    def hook(message: Message) -> set[int]:
+        if (message.metadata.message_type, message.metadata.group_id, message.metadata.dst_node_id) == (
+                message_type, str(round_), node):
+            raise _ServerStopped(f"stopped at {message_type} of round {round_} ({'after' if after else 'before'})")
+        return set()
+    return hook
+
+
+@pytest.mark.parametrize("models, fedavg, stop, after", [
+    (HETEROGENEOUS[:2], False, ("train.upload", 2, 11), False),  # between rounds
+    (HETEROGENEOUS[:2], False, ("train.distill", 2, 11), True),  # client-1 finished round 2, client-2 not
+    (HETEROGENEOUS[:2], False, ("train.distill", 1, 12), False),  # in round 1: nothing finished
+    (HETEROGENEOUS[:1] * 2, True, ("train.fedavg", 2, 11), True),  # client-1 already holds round 2's mean
+], ids=["between-rounds", "mid-round-2", "mid-round-1", "fedavg-mid-round-2"])
+def test_a_stopped_server_resumes_in_a_new_flower_run_with_the_uninterrupted_results(tmp_path, models, fedavg,
+                                                                                       stop, after):
+    config = _config(models, rounds=2, fedavg=fedavg)
+    method = "FedMKT-FedAvg" if fedavg else "FedMKT"
+    nodes = _nodes(tmp_path, len(models))
+    first = InProcessGrid(app, nodes, run_id=1)
+    if after:
+        first.kill_after = _stop_at(*stop, after=True)
+    else:
+        first.kill_before = _stop_at(*stop)
+    with pytest.raises(_ServerStopped):
+        _federate(tmp_path, config, first, method=method)
+    rows, events = _federate(tmp_path, config, InProcessGrid(app, nodes, run_id=2), method=method, resume=True)
+
+    reference = run_experiment(parse_config(config, "test"), tmp_path / "ref", show_progress=False,
+                               console=Console(quiet=True))
+    assert rows == reference
+    assert json.loads((tmp_path / "run" / "results.json").read_text()) == json.loads(
+        (tmp_path / "ref" / "results.json").read_text())
+    ours, ref_adapters = (tmp_path / side / "adapters" / method / "round-2" for side in ("run", "ref"))
+    assert _same_adapters(ours / "server" / "adapter_model.safetensors",
+                          ref_adapters / "server" / "adapter_model.safetensors")
+    for i in range(1, len(models) + 1):  # the nodes keep the first Flower run's folder (its run key)
+        assert _same_adapters(tmp_path / f"cache-{i}" / "runs" / "1" / f"client-{i}" / "adapter.safetensors",
+                              ref_adapters / f"client-{i}" / "adapter_model.safetensors")
+        assert not (tmp_path / f"cache-{i}" / "runs" / "2").exists()
+    ledger = [json.loads(line) for line in (tmp_path / "run" / "comm.jsonl").open()]
+    assert ledger == [json.loads(line) for line in (tmp_path / "ref" / "comm.jsonl").open()]
+    finished = 1 if stop[1] == 2 else 0
+    assert [e["round"] for e in events if e["event"] == "run_resume"] == [finished]
+    assert [e["round"] for e in events if e["event"] == "round_end"] == [1, 2]  # the unfinished round's cut off
+    assert sum(e["event"] == "run_start" for e in events) == 1
+
+
+def test_resume_refuses_a_folder_without_a_run_another_experiment_and_a_finished_run(tmp_path):
+    config = _config(HETEROGENEOUS[:1], rounds=1)
+    nodes = _nodes(tmp_path, 1)
+    with pytest.raises(FedMKTError, match="flower-state.json not found"):
+        _federate(tmp_path, config, InProcessGrid(app, nodes), resume=True, **{"min-clients": 1})
+    _federate(tmp_path, config, InProcessGrid(app, nodes), **{"min-clients": 1})
+    with pytest.raises(FedMKTError, match="finished all 1 rounds"):
+        _federate(tmp_path, config, InProcessGrid(app, nodes, run_id=2), resume=True, **{"min-clients": 1})
+    with pytest.raises(FedMKTError, match="holds a run of another experiment"):
+        _federate(tmp_path, {**config, "seed": 1}, InProcessGrid(app, nodes, run_id=2), resume=True,
+                  **{"min-clients": 1})

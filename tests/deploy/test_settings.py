@@ -41,3 +41,12 @@ def test_variant_follows_the_experiments_methods():
     assert pick_variant(homogeneous, "FedMKT-FedAvg").fedavg
     with pytest.raises(FedMKTError, match="FedMKT-SLM-FedAvg or FedMKT-LLM-FedAvg"):
         pick_variant(heterogeneous, "FedMKT-FedAvg")
+
+
+def test_resume_needs_the_run_folder_and_a_boolean():
+    assert Settings.from_run_config({"resume": True, "out": "runs/x"}, run_id=3).resume
+    assert not Settings.from_run_config({}, run_id=3).resume
+    with pytest.raises(FedMKTError, match="'resume': needs 'out'"):
+        Settings.from_run_config({"resume": True}, run_id=3)
+    with pytest.raises(FedMKTError, match="'resume': 'yes', expected true or false"):
+        Settings.from_run_config({"resume": "yes", "out": "runs/x"}, run_id=3)

@@ -56,6 +56,14 @@ def job_of(message: Message) -> tuple[ExperimentConfig, ConfigRecord]:
     return parse_config(yaml.safe_load(job["experiment"]), "experiment sent by the server"), job
 
 
+def session_of(message: Message, context: Context) -> tuple[NodeSession, ConfigRecord]:
+    """The node's session for this message's job, in the run's state folder, and the job."""
+    config, job = job_of(message)
+    resume_from = job.get("resume-from")
+    return NodeSession(config, context, str(job.get("run-key", context.run_id)),
+                       None if resume_from is None else int(resume_from)), job
+
+
 def _reply(message: Message, session: NodeSession, **records) -> Message:
     """The reply with the session's timings (``handler``: the whole handler, work included)."""
     session.timings["handler"] = time.perf_counter() - session.started
@@ -66,8 +74,7 @@ def _reply(message: Message, session: NodeSession, **records) -> Message:
 @app.query("info")
 def info(message: Message, context: Context) -> Message:
     """Name, model and logit width of this node's client (the server registers it with them)."""
-    config, _ = job_of(message)
-    session = NodeSession(config, context)
+    session, _ = session_of(message, context)
     model, tokenizer = session.model_and_tokenizer
     vocab_size = Participant(session.spec.name, model, tokenizer, [], session.spec.train.max_length).vocab_size
     lora = parameter_bytes(model, trainable_only=True)
@@ -81,8 +88,8 @@ def info(message: Message, context: Context) -> Message:
 @app.train("upload")
 def upload(message: Message, context: Context) -> Message:
     """Steps 1-2: private SFT (every round, or round 1 only), then the public distributions."""
-    config, job = job_of(message)
-    session = NodeSession(config, context)
+    session, job = session_of(message, context)
+    config = session.config
     round_, fm = int(job["round"]), config.fedmkt
     client = session.client(config.server.model, int(job["server-vocab"]))
     reports = {}
@@ -99,8 +106,8 @@ def upload(message: Message, context: Context) -> Message:
 @app.train("distill")
 def distill(message: Message, context: Context) -> Message:
     """Steps 7-8: the LLM's message, DualMinCE choice and alignment, then SFT+KD on the public set."""
-    config, job = job_of(message)
-    session = NodeSession(config, context)
+    session, job = session_of(message, context)
+    config = session.config
     round_, fm = int(job["round"]), config.fedmkt
     client = session.client(config.server.model, int(job["server-vocab"]))
     session.restore_own(client, round_)
@@ -116,15 +123,17 @@ def distill(message: Message, context: Context) -> Message:
         records = {"reports": json_record(client_align=aligned.to_dict(), client_train=trained.to_dict())}
     if bool(job.get("fedavg", False)):
         records["adapter"] = adapter_to_record(get_adapter_state(session.model))
+    else:  # the client's last message of the round
+        session.end_round(round_)
     return _reply(message, session, **records, **_scores(session, job))
 
 
 @app.train("fedavg")
 def fedavg(message: Message, context: Context) -> Message:
     """Load and keep the averaged adapter the server sends."""
-    config, job = job_of(message)
-    session = NodeSession(config, context)
+    session, job = session_of(message, context)
     session.set_adapter(record_to_adapter(message.content.array_records.get("adapter")))
+    session.end_round(int(job["round"]))
     return _reply(message, session, **_scores(session, job))
 
 

@@ -12,6 +12,10 @@ Per round (paper section 3.2), with the same core calls and arguments as
 then the server scores its LLM; clients that finished the round sent their scores with their last
 reply. Every exclusion is an ``excluded`` event in ``metrics.jsonl`` (round, step, client,
 reason) and a warning in the ServerApp's log (``fedmkt.deploy.flower.runlog``).
+
+After each round ``flower-state.json`` records it (``fedmkt.deploy.flower.state``); with
+``resume`` a new ServerApp loads the server's adapter of that round, cuts the logs back to it and
+asks each client to start its next upload from its own adapter of that round.
 """
 
 from __future__ import annotations
@@ -40,11 +44,12 @@ from fedmkt.deploy.flower.registration import match_clients, wait_for_nodes
 from fedmkt.deploy.flower.results import write_reports
 from fedmkt.deploy.flower.runlog import RunLog, rows_of
 from fedmkt.deploy.flower.settings import Settings, pick_variant
+from fedmkt.deploy.flower.state import FlowerRunState
 from fedmkt.deploy.flower.task import build_server, experiment_text, pick_experiment, run_context
 from fedmkt.errors import FedMKTError
-from fedmkt.io import atomic_write_text
+from fedmkt.io import atomic_write_text, fsync_tree, truncate_to
 from fedmkt.models.loading import load_tokenizer
-from fedmkt.models.lora import save_adapter
+from fedmkt.models.lora import load_adapter, save_adapter
 from fedmkt.report.comm import CommLedger, parameter_bytes
 from fedmkt.report.results import ResultRow
 from fedmkt.runners.variants import round_args, should_score
@@ -58,9 +63,12 @@ class FlowerFederation:
         self.config = pick_experiment(experiment_text(settings.experiment), settings.experiment_name,
                                       settings.experiment)
         self.variant = pick_variant(self.config, settings.method)
+        self.job_text = dump_config(self.config)
+        self.state = self._resumed_state() if settings.resume else FlowerRunState(str(grid.run.run_id),
+                                                                                   settings.method)
+        self.resume_from: int | None = self.state.round if settings.resume else None
         self.ctx = run_context(self.config, settings.out)
         self.runlog = RunLog(self.ctx.log, self.variant.phase)
-        self.job_text = dump_config(self.config)
         atomic_write_text(settings.out / "config.yaml", self.job_text)
         self.ledger = CommLedger(settings.out / "comm.jsonl")
         self.exchange = Exchange(grid, settings.timeout)
@@ -77,27 +85,63 @@ class FlowerFederation:
                               f"fewer than min-clients={self.settings.min_clients}; stopping the run")
 
     def _job(self, round_: int, **extra) -> ConfigRecord:
-        return ConfigRecord({"experiment": self.job_text, "round": round_,
+        return ConfigRecord({"experiment": self.job_text, "round": round_, "run-key": self.state.run_key,
                              "server-vocab": self.server.participant.vocab_size, **extra})
+
+    # -- resuming --------------------------------------------------------------------------
+    def _resumed_state(self) -> FlowerRunState:
+        """The stopped run's state, after checking that it is this experiment and method; logs cut back."""
+        out = self.settings.out
+        state = FlowerRunState.load(out)
+        saved = (out / "config.yaml").read_text(encoding="utf-8") if (out / "config.yaml").is_file() else ""
+        if saved != self.job_text:
+            raise FedMKTError(f"run config 'resume': {out} holds a run of another experiment (its config.yaml "
+                              f"differs from {self.settings.experiment}); resume with the same experiment")
+        if state.method != self.settings.method:
+            raise FedMKTError(f"run config 'resume': {out} holds a {state.method} run, not {self.settings.method}")
+        if state.round >= self.config.fedmkt.rounds:
+            raise FedMKTError(f"run config 'resume': the run in {out} finished all {state.round} rounds")
+        for name, size in (("metrics.jsonl", state.metrics_size), ("comm.jsonl", state.comm_size)):
+            truncate_to(out / name, size)  # the unfinished round's events and messages
+        return state
+
+    def _restore_server(self) -> None:
+        if self.state.round:
+            load_adapter(self.server.model, self._server_adapter(self.state.round))
+        self.runlog.write("run_resume", round=self.state.round, run_key=self.state.run_key)
+
+    def _server_adapter(self, round_: int):
+        return self.settings.out / "adapters" / self.variant.phase / f"round-{round_}" / self.server.name
+
+    def _commit(self, round_: int, rows: list[ResultRow]) -> None:
+        """Record ``round_`` as finished (after its adapter and logs are on disk)."""
+        self.state.round, self.state.rows = round_, list(rows)
+        self.state.metrics_size, self.state.comm_size = self.ctx.log.size(), self.ledger.size()
+        self.state.save(self.settings.out)
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> list[ResultRow]:
         start = time.perf_counter()
-        self.runlog.write("run_start", name=self.config.name, method=self.settings.method)
+        if self.resume_from is None:
+            self.runlog.write("run_start", name=self.config.name, method=self.settings.method)
         self.server = build_server(self.ctx)
+        if self.resume_from is None:
+            self._commit(0, [])
+        else:
+            self._restore_server()
         self._register()
-        rows: list[ResultRow] = []
+        rows: list[ResultRow] = list(self.state.rows)
         fm = self.config.fedmkt
-        for round_ in range(1, fm.rounds + 1):
+        for round_ in range(self.state.round + 1, fm.rounds + 1):
             begun = time.perf_counter()
             self.runlog.write("round_start", round=round_, clients=sorted(self.nodes))
             scoring = should_score(round_, fm.rounds, fm.eval_every)
             finished = self._round(round_, self.variant.slm_method if scoring else None)
-            save_adapter(self.server.model, self.settings.out / "adapters" / self.variant.phase / f"round-{round_}"
-                         / self.server.name)
+            fsync_tree(save_adapter(self.server.model, self._server_adapter(round_)))
             self.runlog.write("round_end", round=round_, seconds=time.perf_counter() - begun, clients=sorted(finished))
             if scoring:
                 rows += self._score(round_, finished)
+            self._commit(round_, rows)
         write_reports(self.ctx, rows, self.ledger)
         self.runlog.write("run_end", seconds=round(time.perf_counter() - start, 3))
         return rows
@@ -133,6 +177,9 @@ class FlowerFederation:
         online = set(self.grid.get_node_ids())
         for name in [n for n in self.nodes if self.nodes[n] not in online]:  # not worth a timeout
             self.runlog.excluder("upload", round_)(name, "train.upload: its node is not connected")
+        if self.resume_from is not None:  # the first round after a resume: from each client's adapter of then
+            job = self._job(round_, **{"resume-from": self.resume_from})
+            self.resume_from = None
         asked = {n: RecordDict({"job": job}) for n in self.nodes if self.nodes[n] in online}
         replies = self.exchange.ask("train.upload", round_, asked, self.nodes, self.runlog.excluder("upload", round_))
         self.runlog.replies(replies, round_, ("train_private", "client_message"))

@@ -3,10 +3,15 @@
 Flower 1.41 runs a ClientApp as a fresh ``flwr-clientapp`` process for every message (with
 ``--isolation subprocess`` the SuperNode's SuperExec starts one per message; with ``process``
 an external SuperExec does the same), so nothing in memory survives between messages. What
-must survive lives in the node's cache folder, under ``runs/<run id>/<client>/``:
+must survive lives in the node's cache folder, under ``runs/<run key>/<client>/`` (the run key
+is the first Flower run id of the run, kept when the server resumes it in a new Flower run):
 
 - ``adapter.safetensors``: the LoRA weights after the client's last training (absent: the
   fresh adapter every participant starts from);
+- ``adapter-round-<r>.safetensors``: the weights at the end of the client's round ``r`` (its
+  last message of the round), the two newest kept: a resumed run restarts a client from the
+  newest of these not after the server's last finished round, so training of a round that did
+  not finish is dropped (``resume-from`` in the job of the first upload after a resume);
 - ``own.json``: the round and per-sample answer NLLs of the client's last upload (the "own
   cross-entropy" its DualMinCE choice compares with the LLM's in the same round);
 - ``metrics.jsonl``: the node's own event log; ``../../alignment/``: the vocabulary-map cache.
@@ -22,6 +27,7 @@ measured on every reply.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from functools import cached_property
 from pathlib import Path
@@ -57,9 +63,13 @@ class NodeSession:
     Args:
         config: the experiment (sent by the server with every message).
         context: the Flower context (node config, run id).
+        run_key: names the run's state folder (sent by the server with every message).
+        resume_from: the server's last finished round when it resumed the run: the adapter is then
+            the one saved at the end of the newest round not after it (none: the fresh adapter).
     """
 
-    def __init__(self, config: ExperimentConfig, context: Context) -> None:
+    def __init__(self, config: ExperimentConfig, context: Context, run_key: str,
+                 resume_from: int | None = None) -> None:
         self.started = started = time.perf_counter()
         self.timings: dict[str, float] = {
             # process start to handler start: interpreter, imports, Flower's task set-up
@@ -68,7 +78,8 @@ class NodeSession:
         self.config = config
         self.index, self.spec = client_spec(config, context.node_config)
         self.cache = node_cache(context.node_config)
-        self.folder = self.cache / "runs" / str(context.run_id) / self.spec.name
+        self.folder = self.cache / "runs" / run_key / self.spec.name
+        self.resume_from = resume_from
         self.folder.mkdir(parents=True, exist_ok=True)
         self.ctx: RunContext = run_context(config, self.folder)
         self.private = private_examples(config, self.ctx.split, self.index, context.node_config)
@@ -84,8 +95,9 @@ class NodeSession:
         model, tokenizer = with_lora(self.ctx, self.spec)
         self._timed("model", start)
         start = time.perf_counter()
-        if self.adapter_path.is_file():
-            set_adapter_state(model, load_file(str(self.adapter_path)))
+        saved = self.adapter_path if self.resume_from is None else self._round_adapter(self.resume_from)
+        if saved is not None and saved.is_file():
+            set_adapter_state(model, load_file(str(saved)))
         self._timed("adapter_load", start)
         return model, tokenizer
 
@@ -114,6 +126,31 @@ class NodeSession:
         save_file({k: v.contiguous() for k, v in get_adapter_state(self.model).items()}, str(tmp))
         tmp.replace(self.adapter_path)
         self._timed("adapter_save", start)
+
+    def end_round(self, round_: int) -> None:
+        """Keep a copy of the saved adapter as the end of ``round_``; only the two newest copies stay."""
+        start = time.perf_counter()
+        if self.adapter_path.is_file():  # absent only if the client never trained (nothing to keep)
+            tmp = self.folder / f".adapter-round-{round_}.tmp"
+            shutil.copyfile(self.adapter_path, tmp)
+            tmp.replace(self.folder / f"adapter-round-{round_}.safetensors")
+        for _, old in self._round_adapters()[:-2]:
+            old.unlink(missing_ok=True)
+        self._timed("adapter_save", start)
+
+    def _round_adapters(self) -> list[tuple[int, Path]]:
+        """The end-of-round adapters on disk, oldest first."""
+        found = []
+        for path in self.folder.glob("adapter-round-*.safetensors"):
+            number = path.name.removeprefix("adapter-round-").removesuffix(".safetensors")
+            if number.isdigit():
+                found.append((int(number), path))
+        return sorted(found)
+
+    def _round_adapter(self, last_round: int) -> Path | None:
+        """The adapter of the newest round ``<= last_round`` this client finished (None: the fresh one)."""
+        fitting = [path for number, path in self._round_adapters() if number <= last_round]
+        return fitting[-1] if fitting else None
 
     def set_adapter(self, state: dict[str, torch.Tensor]) -> None:
         """Load averaged weights (shapes and keys checked) and persist them."""

@@ -8,7 +8,9 @@ Keys:
 - ``out``: the run folder on the SuperLink host (empty: ``runs/flower-<run id>``);
 - ``min-clients``: the run stops when fewer clients than this are left in a step;
 - ``timeout``: seconds the server waits for the replies of one step;
-- ``wait-nodes``: seconds to wait at start for every client's SuperNode to connect.
+- ``wait-nodes``: seconds to wait at start for every client's SuperNode to connect;
+- ``resume``: continue the run in ``out`` after its last finished round (a new ``flwr run`` after
+  the ServerApp or the SuperLink stopped); ``out`` must then name that run's folder.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ DEFAULTS: dict[str, str | int | float] = {
     "min-clients": 2,
     "timeout": 600.0,
     "wait-nodes": 120.0,
+    "resume": False,
 }
 """The run config a generated app ships with (``fedmkt deploy app``)."""
 
@@ -44,6 +47,7 @@ class Settings:
     min_clients: int
     timeout: float
     wait_nodes: float
+    resume: bool = False
 
     @classmethod
     def from_run_config(cls, run_config: Mapping[str, object], run_id: int) -> Settings:
@@ -62,9 +66,14 @@ class Settings:
                     or (kind is int and value != int(value)):
                 raise FedMKTError(f"run config {key!r}: {value!r}, expected a {kind.__name__} >= {low:g}")
             numbers[key] = kind(value)
+        resume = merged["resume"]
+        if not isinstance(resume, bool):
+            raise FedMKTError(f"run config 'resume': {resume!r}, expected true or false")
+        if resume and not merged["out"]:
+            raise FedMKTError("run config 'resume': needs 'out', the folder of the run to continue")
         out = Path(str(merged["out"])).expanduser() if merged["out"] else Path("runs") / f"flower-{run_id}"
         return cls(str(merged["experiment"]), str(merged["experiment-name"]), method, out.resolve(),
-                   numbers["min-clients"], numbers["timeout"], numbers["wait-nodes"])
+                   numbers["min-clients"], numbers["timeout"], numbers["wait-nodes"], resume)
 
 
 def pick_variant(config: ExperimentConfig, method: str) -> Variant:
