@@ -117,9 +117,10 @@ def render_experiment(
     folder: ExperimentFolder, comparisons: list[Comparison], reproduction: Reproduction,
     link_base: Path, plots_dir: Path | None = None,
 ) -> str:
-    """The ``## <experiment>`` section: command, tables, claims, wall times, bytes, round times, plots."""
+    """The ``## <experiment>`` section: command, tables, claims, wall times, bytes, round times, transfer, plots."""
     from fedmkt.report.comm import reference_sizes, render_comm_table, render_round_times  # imports torch
     from fedmkt.report.exclusions import render_exclusions
+    from fedmkt.report.transfer import render_transfer
 
     config, rows = folder.config, folder.rows
     scenario = rows[0].scenario if rows else "no rows yet"
@@ -149,6 +150,9 @@ def render_experiment(
                 "Overhead is everything but forward and backward passes: (de)serialisation, validation, "
                 "alignment, selection, FedAvg, writing adapters and glue. Scoring is not part of a round.", "",
                 times, ""]
+    transfer = render_transfer(folder.events)
+    if transfer:
+        out += ["### The transfer, per round", "", transfer, ""]
     exclusions = render_exclusions(folder.events).strip()
     if exclusions:
         out += [_deeper(exclusions, 1), ""]
