@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from logging import INFO
+from pathlib import Path
 
 from flwr.app import ConfigRecord, Message, RecordDict
 from flwr.common import log as flwr_log
@@ -110,7 +111,7 @@ class FlowerFederation:
             load_adapter(self.server.model, self._server_adapter(self.state.round))
         self.runlog.write("run_resume", round=self.state.round, run_key=self.state.run_key)
 
-    def _server_adapter(self, round_: int):
+    def _server_adapter(self, round_: int) -> Path:
         return self.settings.out / "adapters" / self.variant.phase / f"round-{round_}" / self.server.name
 
     def _commit(self, round_: int, rows: list[ResultRow]) -> None:
