@@ -27,7 +27,6 @@ measured on every reply.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from functools import cached_property
 from pathlib import Path
@@ -51,7 +50,7 @@ from fedmkt.deploy.flower.task import (
     with_lora,
 )
 from fedmkt.errors import FedMKTError
-from fedmkt.io import atomic_write_text
+from fedmkt.io import atomic_write_bytes, atomic_write_text
 from fedmkt.models.loading import load_tokenizer
 from fedmkt.models.lora import get_adapter_state, set_adapter_state
 from fedmkt.runners.context import RunContext
@@ -131,9 +130,7 @@ class NodeSession:
         """Keep a copy of the saved adapter as the end of ``round_``; only the two newest copies stay."""
         start = time.perf_counter()
         if self.adapter_path.is_file():  # absent only if the client never trained (nothing to keep)
-            tmp = self.folder / f".adapter-round-{round_}.tmp"
-            shutil.copyfile(self.adapter_path, tmp)
-            tmp.replace(self.folder / f"adapter-round-{round_}.safetensors")
+            atomic_write_bytes(self.folder / f"adapter-round-{round_}.safetensors", self.adapter_path.read_bytes())
         for _, old in self._round_adapters()[:-2]:
             old.unlink(missing_ok=True)
         self._timed("adapter_save", start)
