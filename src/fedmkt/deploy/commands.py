@@ -116,3 +116,34 @@ def local(
     if code != 0 or not (out / "results.md").is_file():
         raise FedMKTError(f"the Flower run failed (flwr run exit {code}); see {workdir / 'logs'}")
     console.print(f"done in {time.perf_counter() - start:.0f} s; results in {out / 'results.md'}")
+
+
+@app.command()
+def prune(
+    cache: Annotated[Path, typer.Argument(help="The SuperNode's cache folder (its `cache` node-config key).")],
+    older_than: Annotated[float, typer.Option(help="Remove runs whose files are unchanged for this many days.")]
+    = 30.0,
+    keep: Annotated[int, typer.Option(help="Always keep this many of the newest runs.")] = 1,
+    dry_run: Annotated[bool, typer.Option(help="List what would be removed, remove nothing.")] = False,
+) -> None:
+    """List a node's run state folders and remove the stale ones (the alignment cache stays)."""
+    from datetime import timedelta
+
+    from rich.table import Table
+
+    from fedmkt.assets.progress import human_bytes
+    from fedmkt.deploy.node_runs import node_runs, remove_runs, stale_runs
+
+    if older_than < 0:
+        raise FedMKTError(f"--older-than: expected 0 or more days, got {older_than}")
+    runs = node_runs(cache)
+    stale = stale_runs(runs, timedelta(days=older_than), keep)
+    table = Table("run key", "clients", "last change (UTC)", "size", "action")
+    for run in runs:
+        action = ("would remove" if dry_run else "removed") if run in stale else "kept"
+        table.add_row(run.key, ", ".join(run.clients), f"{run.last_change:%Y-%m-%d %H:%M}",
+                      human_bytes(run.size_bytes), action)
+    freed = sum(run.size_bytes for run in stale) if dry_run else remove_runs(stale)
+    console.print(table if runs else f"no run state under {cache / 'runs'}")
+    console.print(f"{len(stale)} of {len(runs)} runs {'would be ' if dry_run else ''}removed, "
+                  f"{human_bytes(freed)} {'to free' if dry_run else 'freed'}")

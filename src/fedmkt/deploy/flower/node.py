@@ -49,6 +49,7 @@ from fedmkt.deploy.flower.task import (
     run_context,
     with_lora,
 )
+from fedmkt.deploy.node_runs import run_state_folder
 from fedmkt.errors import FedMKTError
 from fedmkt.io import atomic_write_bytes, atomic_write_text
 from fedmkt.models.loading import load_tokenizer
@@ -77,7 +78,7 @@ class NodeSession:
         self.config = config
         self.index, self.spec = client_spec(config, context.node_config)
         self.cache = node_cache(context.node_config)
-        self.folder = self.cache / "runs" / run_key / self.spec.name
+        self.folder = run_state_folder(self.cache, run_key, self.spec.name)
         self.resume_from = resume_from
         self.folder.mkdir(parents=True, exist_ok=True)
         self.ctx: RunContext = run_context(config, self.folder)
