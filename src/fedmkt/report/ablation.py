@@ -20,6 +20,7 @@ from pathlib import Path
 
 from fedmkt.errors import FedMKTError
 from fedmkt.report.claims import MAIN_METRICS, paired_estimate
+from fedmkt.report.markdown import markdown_table
 from fedmkt.report.results import ResultRow
 from fedmkt.report.run_section import experiment_folders, load_experiment
 from fedmkt.report.scores import ScoreIndex
@@ -119,14 +120,13 @@ def render_ablation(reference_name: str, differences: list[RunDifference]) -> st
     """Markdown: one line per (run, method, participant) with both scores, the paired difference and ties."""
     if not differences:
         return f"No run shares a scored method and eval examples with {reference_name}."
-    lines = [f"| Run | Method | Participant | Metric | {reference_name} | Run's score | "
-             "Difference [95% CI] | n | Same score |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|"]
+    rows = []
     for d in differences:
         rnd = f" (round {d.round})" if d.round is not None else ""
         against = f" vs {d.reference_method}" if d.reference_method != d.method else ""
-        metric = METRIC_NAMES.get(d.metric, d.metric)
-        lines.append(f"| {d.variant} | {d.method}{rnd}{against} | {d.participant} | {metric} | "
-                     f"{d.reference_value:.1f} | {d.variant_value:.1f} | "
-                     f"{d.estimate:+.1f} [{d.ci_low:+.1f}, {d.ci_high:+.1f}] | {d.n} | {d.same} |")
-    return "\n".join(lines)
+        rows.append((d.variant, f"{d.method}{rnd}{against}", d.participant, METRIC_NAMES.get(d.metric, d.metric),
+                     f"{d.reference_value:.1f}", f"{d.variant_value:.1f}",
+                     f"{d.estimate:+.1f} [{d.ci_low:+.1f}, {d.ci_high:+.1f}]", d.n, d.same))
+    header = ["Run", "Method", "Participant", "Metric", reference_name, "Run's score", "Difference [95% CI]", "n",
+              "Same score"]
+    return markdown_table(header, rows, "llllrrrrr")

@@ -23,6 +23,7 @@ from typing import Literal
 
 import numpy as np
 
+from fedmkt.report.markdown import markdown_table
 from fedmkt.report.results import ResultRow
 from fedmkt.report.scores import ScoreIndex, ScoreRecord
 from fedmkt.report.table import _final_rows
@@ -215,16 +216,14 @@ def render_claims(comparisons: list[Comparison]) -> str:
     """Markdown: one line per tested pair with both scores, the paired estimate and the verdict."""
     if not comparisons:
         return ""
-    lines = ["| Claim | Participant | Method | Baseline | Method score | Baseline score | "
-             "Difference or ratio [95% CI] | n | Same score | Verdict |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---|"]
+    rows = []
     for c in comparisons:
         rnd = f" (round {c.round})" if c.round is not None else ""
-        same = c.same if c.n else "-"
-        lines.append(f"| ({c.claim}) {c.statement} | {c.participant} | {c.method}{rnd} | {c.baseline} | "
-                     f"{c.value:.1f} | {c.baseline_value:.1f} | {_estimate_cell(c)} | {c.n} | {same} | "
-                     f"**{c.verdict}** |")
-    return "\n".join(lines)
+        rows.append((f"({c.claim}) {c.statement}", c.participant, f"{c.method}{rnd}", c.baseline, f"{c.value:.1f}",
+                     f"{c.baseline_value:.1f}", _estimate_cell(c), c.n, c.same if c.n else "-", f"**{c.verdict}**"))
+    header = ["Claim", "Participant", "Method", "Baseline", "Method score", "Baseline score",
+              "Difference or ratio [95% CI]", "n", "Same score", "Verdict"]
+    return markdown_table(header, rows, "llllrrrrrl")
 
 
 def summarize(comparisons: list[Comparison]) -> str:
@@ -240,11 +239,11 @@ def summarize(comparisons: list[Comparison]) -> str:
 def render_summary(per_run: dict[str, list[Comparison]], claims: Sequence[Claim] = CLAIMS) -> str:
     """Markdown: claim x run -> verdict (``-`` where a run has not the methods the claim needs)."""
     runs = list(per_run)
-    lines = ["| Claim | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
+    rows = []
     for claim in claims:
         cells = []
         for run in runs:
             tested = [c for c in per_run[run] if c.claim == claim.id]
             cells.append(summarize(tested) if tested else "-")
-        lines.append(f"| ({claim.id}) {claim.statement} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append((f"({claim.id}) {claim.statement}", *cells))
+    return markdown_table(["Claim", *runs], rows, "l" * (len(runs) + 1))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fedmkt.io import append_line, truncate_to
+from fedmkt.report.markdown import markdown_table
 
 if TYPE_CHECKING:
     from torch import nn
@@ -70,13 +71,13 @@ def render_comm_table(records: list[dict], references: dict[str, int]) -> str:
     for r in records:
         direction = "up (clients -> server)" if r["receiver"] == "server" else "down (server -> clients)"
         per[(r["method"], r["round"], direction)] += r["bytes"]
-    lines = ["| Method | Round | Direction | Bytes | MiB |", "|---|---:|---|---:|---:|"]
-    for (method, rnd, direction), nbytes in sorted(per.items()):
-        lines.append(f"| {method} | {rnd} | {direction} | {nbytes:,} | {nbytes / 2**20:.2f} |")
-    lines += ["", "| For comparison (one copy) | Bytes | MiB |", "|---|---:|---:|"]
-    for name, nbytes in references.items():
-        lines.append(f"| {name} | {nbytes:,} | {nbytes / 2**20:.2f} |")
-    return "\n".join(lines)
+    per_round = markdown_table(["Method", "Round", "Direction", "Bytes", "MiB"],
+                               [(method, rnd, direction, f"{nbytes:,}", f"{nbytes / 2**20:.2f}")
+                                for (method, rnd, direction), nbytes in sorted(per.items())], "lrlrr")
+    copies = markdown_table(["For comparison (one copy)", "Bytes", "MiB"],
+                            [(name, f"{nbytes:,}", f"{nbytes / 2**20:.2f}") for name, nbytes in references.items()],
+                            "lrr")
+    return f"{per_round}\n\n{copies}"
 
 
 def render_round_times(events: list[dict]) -> str:
@@ -84,15 +85,15 @@ def render_round_times(events: list[dict]) -> str:
     rounds = [e for e in events if e.get("event") == "round_end" and "breakdown" in e]
     if not rounds:
         return ""
-    lines = ["| Phase | Round | Wall (s) | Model compute (s) | Overhead share | Largest overhead |",
-             "|---|---:|---:|---:|---:|---|"]
+    rows = []
     for e in rounds:
         parts = dict(e["breakdown"])
         compute = parts.pop("model_compute", 0.0)
         top = max(parts.items(), key=lambda kv: kv[1], default=("-", 0.0))
-        lines.append(f"| {e['phase']} | {e['round']} | {e['seconds']:.1f} | {compute:.1f} | "
-                     f"{100 * e['overhead_share']:.1f}% | {top[0]} {top[1]:.3f} s |")
-    return "\n".join(lines)
+        rows.append((e["phase"], e["round"], f"{e['seconds']:.1f}", f"{compute:.1f}",
+                     f"{100 * e['overhead_share']:.1f}%", f"{top[0]} {top[1]:.3f} s"))
+    header = ["Phase", "Round", "Wall (s)", "Model compute (s)", "Overhead share", "Largest overhead"]
+    return markdown_table(header, rows, "lrrrrl")
 
 
 _DIRECTIONS = {("topk", True): "topk_up", ("topk", False): "topk_down", ("lora", True): "lora_up",
@@ -139,18 +140,17 @@ def render_comm_summary(runs: dict[str, tuple[list[dict], list[dict]]]) -> str:
     column is how many times smaller one round's top-k exchange (up and down) is than sending the
     client's LoRA adapter up and back, as federated LoRA fine-tuning would.
     """
-    lines = ["| Run | Method | Clients | Rounds | Top-k up (KiB) | Top-k down (KiB) | LoRA each way (KiB) "
-             "| Client LoRA adapter (KiB) | Top-k round trip vs adapter round trip |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = []
     for name, (records, events) in runs.items():
         adapter = client_adapter_bytes(events)
         for method, sizes in sorted(bytes_per_client_round(records).items()):
             topk = sizes.get("topk_up", 0.0) + sizes.get("topk_down", 0.0)
             ratio = f"{2 * adapter / topk:.1f}x smaller" if adapter and topk else "-"
-            cells = [_kib(sizes.get(k)) for k in ("topk_up", "topk_down", "lora_up")]
-            lines.append(f"| {name} | {method} | {sizes['clients']} | {sizes['rounds']} | {' | '.join(cells)} | "
-                         f"{_kib(adapter)} | {ratio} |")
-    return "\n".join(lines) if len(lines) > 2 else ""
+            rows.append((name, method, sizes["clients"], sizes["rounds"],
+                         *(_kib(sizes.get(k)) for k in ("topk_up", "topk_down", "lora_up")), _kib(adapter), ratio))
+    header = ["Run", "Method", "Clients", "Rounds", "Top-k up (KiB)", "Top-k down (KiB)", "LoRA each way (KiB)",
+              "Client LoRA adapter (KiB)", "Top-k round trip vs adapter round trip"]
+    return markdown_table(header, rows, "llrrrrrrr") if rows else ""
 
 
 def _kib(nbytes: float | None) -> str:

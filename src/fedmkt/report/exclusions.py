@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from fedmkt.report.markdown import markdown_table
+
 RECEIVE_EVENTS = ("server_receive", "client_receive")
 """Events that carry a receiver's intake (``client_receive``: a client refusing the server's message)."""
 
@@ -75,11 +77,6 @@ def exclusion_records(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [exclusion.to_dict() for exclusion in excluded_messages(events)]
 
 
-def _cell(text: str) -> str:
-    """A reason carries untrusted sender text: keep it on one line and out of the table syntax."""
-    return " ".join(str(text).split()).replace("|", "\\|")
-
-
 def render_exclusions(events: list[dict[str, Any]]) -> str:
     """The ``## Excluded messages`` markdown section, or ``""`` for a run that exchanged no messages."""
     if not has_exchange(events):
@@ -88,13 +85,6 @@ def render_exclusions(events: list[dict[str, Any]]) -> str:
     head = "\n## Excluded messages\n\n"
     if not exclusions:
         return head + "Every message was accepted: no client was left out of any round.\n"
-    lines = [
-        f"{len(exclusions)} message(s) were left out; each round went on with the other clients.",
-        "",
-        "| Phase | Round | Receiver | Client | Excluded | Reason |",
-        "|---|---:|---|---|---|---|",
-    ]
-    for e in exclusions:
-        lines.append(f"| {_cell(e.phase)} | {e.round} | {_cell(e.receiver)} | {_cell(e.sender)} | {e.kind} | "
-                     f"{_cell(e.reason)} |")
-    return head + "\n".join(lines) + "\n"
+    table = markdown_table(["Phase", "Round", "Receiver", "Client", "Excluded", "Reason"],
+                           [(e.phase, e.round, e.receiver, e.sender, e.kind, e.reason) for e in exclusions], "lrllll")
+    return f"{head}{len(exclusions)} message(s) were left out; each round went on with the other clients.\n\n{table}\n"

@@ -18,6 +18,7 @@ from pathlib import Path
 from fedmkt.config import ExperimentConfig, load_configs
 from fedmkt.errors import FedMKTError
 from fedmkt.report.claims import NO_SCORES, Comparison, render_claims
+from fedmkt.report.markdown import markdown_table
 from fedmkt.report.reproduce import Reproduction
 from fedmkt.report.results import ResultRow, read_results
 from fedmkt.report.table import render_report
@@ -85,11 +86,9 @@ def render_wall_times(events: list[dict]) -> str:
                      f"stopped early has no `run_end` and is not counted)")
     else:
         line = "Run wall time: not recorded (the run has not finished: no `run_end` event)"
-    lines = [line + ". Phases (a resumed phase counts its time before the resume too):", "",
-             "| Phase | Wall (s) |", "|---|---:|"]
-    lines += [f"| {phase} | {seconds:.1f} |" for phase, seconds in phases]
-    lines.append(f"| all phases | {sum(s for _, s in phases):.1f} |")
-    return "\n".join(lines)
+    table = markdown_table(["Phase", "Wall (s)"], [*((phase, f"{seconds:.1f}") for phase, seconds in phases),
+                                                  ("all phases", f"{sum(s for _, s in phases):.1f}")], "lr")
+    return f"{line}. Phases (a resumed phase counts its time before the resume too):\n\n{table}"
 
 
 def render_plots(folder: ExperimentFolder, link_base: Path, plots_dir: Path | None) -> str:

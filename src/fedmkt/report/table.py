@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from fedmkt.report.markdown import markdown_table
 from fedmkt.report.results import ResultRow
 
 METHOD_ORDER = (
@@ -47,13 +48,8 @@ def render_table(rows: list[ResultRow], role: str, metric: str) -> str:
     cells: dict[str, dict[str, str]] = defaultdict(dict)
     for r in picked:
         cells[r.method][r.participant] = format_cell(r)
-    lines = [
-        "| Method | " + " | ".join(columns.values()) + " |",
-        "|---|" + "---:|" * len(columns),
-    ]
-    for method in sorted(cells, key=_method_rank):
-        lines.append(f"| {method} | " + " | ".join(cells[method].get(p, "-") for p in columns) + " |")
-    return "\n".join(lines)
+    rows = [(method, *(cells[method].get(p, "-") for p in columns)) for method in sorted(cells, key=_method_rank)]
+    return markdown_table(["Method", *columns.values()], rows, "l" + "r" * len(columns))
 
 
 def render_report(rows: list[ResultRow], title: str, notes: list[str] | None = None) -> str:

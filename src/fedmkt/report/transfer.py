@@ -15,6 +15,8 @@ Three questions decide whether distillation can help, and the run logs the answe
 
 from __future__ import annotations
 
+from fedmkt.report.markdown import markdown_table
+
 MESSAGE_EVENTS = ("client_message", "server_message")
 ALIGN_EVENTS = ("server_align", "client_align")
 
@@ -24,12 +26,11 @@ def render_messages(events: list[dict]) -> str:
     messages = [e for e in events if e.get("event") in MESSAGE_EVENTS and "gold_top1" in e]
     if not messages:
         return ""
-    lines = ["| Phase | Round | Sender | Answer positions | Top-1 is the gold token | Probability of the gold token |",
-             "|---|---:|---|---:|---:|---:|"]
-    for e in messages:
-        lines.append(f"| {e['phase']} | {e['round']} | {e['sender']} | {e.get('n_positions', '-')} | "
-                     f"{100 * e['gold_top1']:.1f}% | {e['gold_prob']:.3f} |")
-    return "\n".join(lines)
+    header = ["Phase", "Round", "Sender", "Answer positions", "Top-1 is the gold token",
+              "Probability of the gold token"]
+    rows = [(e["phase"], e["round"], e["sender"], e.get("n_positions", "-"), f"{100 * e['gold_top1']:.1f}%",
+             f"{e['gold_prob']:.3f}") for e in messages]
+    return markdown_table(header, rows, "lrlrrr")
 
 
 def render_selection(events: list[dict]) -> str:
@@ -37,15 +38,15 @@ def render_selection(events: list[dict]) -> str:
     aligns = [e for e in events if e.get("event") in ALIGN_EVENTS and "counts" in e]
     if not aligns:
         return ""
-    lines = ["| Phase | Round | Receiver | Distilled from (samples) | Aligned samples | Positions with a teacher row |",
-             "|---|---:|---|---|---:|---:|"]
+    table_rows = []
     for e in aligns:
         counts = ", ".join(f"{peer} {n}" for peer, n in sorted(e["counts"].items(), key=lambda kv: kv[0] == "none"))
         rows, matched = e.get("rows", 0), e.get("matched_rows", 0)
         share = f"{matched} of {rows} ({100 * matched / rows:.0f}%)" if rows else "-"
-        lines.append(f"| {e['phase']} | {e['round']} | {e['receiver']} | {counts} | "
-                     f"{e.get('aligned_samples', '-')} | {share} |")
-    return "\n".join(lines)
+        table_rows.append((e["phase"], e["round"], e["receiver"], counts, e.get("aligned_samples", "-"), share))
+    header = ["Phase", "Round", "Receiver", "Distilled from (samples)", "Aligned samples",
+              "Positions with a teacher row"]
+    return markdown_table(header, table_rows, "lrllrr")
 
 
 def render_transfer(events: list[dict]) -> str:

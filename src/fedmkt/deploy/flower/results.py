@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fedmkt.io import atomic_write_text
 from fedmkt.report.comm import CommLedger, reference_sizes, render_comm_table
+from fedmkt.report.markdown import markdown_table
 from fedmkt.report.results import ResultRow, write_results
 from fedmkt.report.table import render_report
 from fedmkt.runners.context import RunContext
@@ -17,9 +18,7 @@ def exclusions_table(events: list[dict]) -> str:
              for e in events if e.get("event") == "client_receive" for reason in e.get("rejected", {}).values()]
     if not rows:
         return ""
-    lines = ["| Round | Step | Client | Reason |", "|---:|---|---|---|"]
-    lines += [f"| {round_} | {step} | {client} | {str(why).replace('|', '/')} |" for round_, step, client, why in rows]
-    return "\n".join(lines)
+    return markdown_table(["Round", "Step", "Client", "Reason"], rows, "rlll")
 
 
 def write_reports(ctx: RunContext, rows: list[ResultRow], ledger: CommLedger) -> None:
