@@ -33,8 +33,12 @@ SIDE = {"lora": {"r": 4, "alpha": 8, "dropout": 0.0}, "train": {"lr": 3e-3, "bat
 HETEROGENEOUS = ["tiny-gpt2-bpe", "tiny-qwen2-wordpiece", "tiny-opt-unigram"]
 
 
-def _config(models: list[str], rounds: int = 1, fedavg: bool = False) -> dict:
-    methods = ["FedMKT-SLM-FedAvg", "FedMKT-LLM-FedAvg"] if fedavg else ["FedMKT-SLM", "FedMKT-LLM"]
+ROWS = {"FedMKT": ["FedMKT-SLM", "FedMKT-LLM"], "FedMKT-FedAvg": ["FedMKT-SLM-FedAvg", "FedMKT-LLM-FedAvg"],
+        "LLM2SLM": ["LLM2SLM"], "FedAvg": ["FedAvg"]}
+
+
+def _config(models: list[str], rounds: int = 1, method: str = "FedMKT") -> dict:
+    methods = ROWS[method]
     return {"name": "t", "seed": 0, "task": "tiny_qa", "server": {"model": "tiny-llama-unigram", **SIDE},
             "clients": [{"model": m, **SIDE} for m in models],
             "data": {"public_size": 12, "private_size": 12, "eval_size": 12},
@@ -61,19 +65,31 @@ def _same_adapters(a, b) -> bool:
     return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
 
 
-@pytest.mark.parametrize("models, rounds, fedavg", [(HETEROGENEOUS[:2], 2, False), (HETEROGENEOUS[:1] * 2, 1, True)],
-                         ids=["heterogeneous-2-rounds", "homogeneous-fedavg"])
-def test_same_seed_same_results_as_the_in_process_runner(tmp_path, models, rounds, fedavg):
-    config = _config(models, rounds, fedavg)
+def _same_server_adapter(tmp_path, method: str, round_: int) -> bool:
+    """The server's adapter of ``round_`` equal in the Flower run and the in-process one (none for the baselines)."""
+    if method in ("LLM2SLM", "FedAvg"):  # a frozen LLM, no LLM: neither run writes one
+        return not any((tmp_path / side / "adapters" / method / f"round-{round_}" / "server").exists()
+                       for side in ("run", "ref"))
+    ours, ref = (tmp_path / side / "adapters" / method / f"round-{round_}" / "server" / "adapter_model.safetensors"
+                 for side in ("run", "ref"))
+    return _same_adapters(ours, ref)
+
+
+@pytest.mark.parametrize("models, rounds, method", [
+    (HETEROGENEOUS[:2], 2, "FedMKT"),
+    (HETEROGENEOUS[:1] * 2, 1, "FedMKT-FedAvg"),
+    (HETEROGENEOUS[:1], 2, "LLM2SLM"),
+    (HETEROGENEOUS[:1] * 2, 2, "FedAvg"),
+], ids=["heterogeneous-2-rounds", "homogeneous-fedavg", "llm2slm", "plain-fedavg"])
+def test_same_seed_same_results_as_the_in_process_runner(tmp_path, models, rounds, method):
+    config = _config(models, rounds, method)
     grid = InProcessGrid(app, _nodes(tmp_path, len(models)))
-    rows, _ = _federate(tmp_path, config, grid, method="FedMKT-FedAvg" if fedavg else "FedMKT")
+    rows, _ = _federate(tmp_path, config, grid, method=method, **{"min-clients": 1})
     reference = run_experiment(parse_config(config, "test"), tmp_path / "ref", show_progress=False,
                                console=Console(quiet=True))
-    assert rows == reference
-    phase = "FedMKT-FedAvg" if fedavg else "FedMKT"
-    ours, ref_adapters = (tmp_path / side / "adapters" / phase / f"round-{rounds}" for side in ("run", "ref"))
-    assert _same_adapters(ours / "server" / "adapter_model.safetensors",
-                          ref_adapters / "server" / "adapter_model.safetensors")
+    assert rows == reference and {r.method for r in rows} == set(ROWS[method])
+    ref_adapters = tmp_path / "ref" / "adapters" / method / f"round-{rounds}"
+    assert _same_server_adapter(tmp_path, method, rounds)
     for i in range(1, len(models) + 1):  # each client's adapter, kept in its node's cache between messages
         assert _same_adapters(tmp_path / f"cache-{i}" / "runs" / "1" / f"client-{i}" / "adapter.safetensors",
                               ref_adapters / f"client-{i}" / "adapter_model.safetensors")
@@ -193,16 +209,18 @@ def _stop_at(message_type: str, round_: int, node: int, *, after: bool = False):
     return hook
 
 
-@pytest.mark.parametrize("models, fedavg, stop, after", [
-    (HETEROGENEOUS[:2], False, ("train.upload", 2, 11), False),  # between rounds
-    (HETEROGENEOUS[:2], False, ("train.distill", 2, 11), True),  # client-1 finished round 2, client-2 not
-    (HETEROGENEOUS[:2], False, ("train.distill", 1, 12), False),  # in round 1: nothing finished
-    (HETEROGENEOUS[:1] * 2, True, ("train.fedavg", 2, 11), True),  # client-1 already holds round 2's mean
-], ids=["between-rounds", "mid-round-2", "mid-round-1", "fedavg-mid-round-2"])
-def test_a_stopped_server_resumes_in_a_new_flower_run_with_the_uninterrupted_results(tmp_path, models, fedavg,
+@pytest.mark.parametrize("models, method, stop, after", [
+    (HETEROGENEOUS[:2], "FedMKT", ("train.upload", 2, 11), False),  # between rounds
+    (HETEROGENEOUS[:2], "FedMKT", ("train.distill", 2, 11), True),  # client-1 finished round 2, client-2 not
+    (HETEROGENEOUS[:2], "FedMKT", ("train.distill", 1, 12), False),  # in round 1: nothing finished
+    (HETEROGENEOUS[:1] * 2, "FedMKT-FedAvg", ("train.fedavg", 2, 11), True),  # client-1 holds round 2's mean
+    (HETEROGENEOUS[:1] * 2, "FedAvg", ("train.fedavg", 2, 11), True),  # the same without an LLM
+    (HETEROGENEOUS[:1], "LLM2SLM", ("train.distill", 2, 11), False),  # a frozen LLM's message again
+], ids=["between-rounds", "mid-round-2", "mid-round-1", "fedavg-mid-round-2", "plain-fedavg-mid-round-2",
+        "llm2slm-mid-round-2"])
+def test_a_stopped_server_resumes_in_a_new_flower_run_with_the_uninterrupted_results(tmp_path, models, method,
                                                                                        stop, after):
-    config = _config(models, rounds=2, fedavg=fedavg)
-    method = "FedMKT-FedAvg" if fedavg else "FedMKT"
+    config = _config(models, rounds=2, method=method)
     nodes = _nodes(tmp_path, len(models))
     first = InProcessGrid(app, nodes, run_id=1)
     if after:
@@ -210,17 +228,17 @@ def test_a_stopped_server_resumes_in_a_new_flower_run_with_the_uninterrupted_res
     else:
         first.kill_before = _stop_at(*stop)
     with pytest.raises(_ServerStopped):
-        _federate(tmp_path, config, first, method=method)
-    rows, events = _federate(tmp_path, config, InProcessGrid(app, nodes, run_id=2), method=method, resume=True)
+        _federate(tmp_path, config, first, method=method, **{"min-clients": 1})
+    rows, events = _federate(tmp_path, config, InProcessGrid(app, nodes, run_id=2), method=method, resume=True,
+                             **{"min-clients": 1})
 
     reference = run_experiment(parse_config(config, "test"), tmp_path / "ref", show_progress=False,
                                console=Console(quiet=True))
     assert rows == reference
     assert json.loads((tmp_path / "run" / "results.json").read_text()) == json.loads(
         (tmp_path / "ref" / "results.json").read_text())
-    ours, ref_adapters = (tmp_path / side / "adapters" / method / "round-2" for side in ("run", "ref"))
-    assert _same_adapters(ours / "server" / "adapter_model.safetensors",
-                          ref_adapters / "server" / "adapter_model.safetensors")
+    ref_adapters = tmp_path / "ref" / "adapters" / method / "round-2"
+    assert _same_server_adapter(tmp_path, method, 2)
     for i in range(1, len(models) + 1):  # the nodes keep the first Flower run's folder (its run key)
         assert _same_adapters(tmp_path / f"cache-{i}" / "runs" / "1" / f"client-{i}" / "adapter.safetensors",
                               ref_adapters / f"client-{i}" / "adapter_model.safetensors")

@@ -43,6 +43,17 @@ def test_variant_follows_the_experiments_methods():
         pick_variant(heterogeneous, "FedMKT-FedAvg")
 
 
+def test_the_federated_baselines_run_as_the_in_process_runner_runs_them():
+    _, homogeneous, one_to_one = load_preset("tiny")
+    fedavg = pick_variant(homogeneous, "FedAvg")
+    assert (fedavg.slm_method, fedavg.llm_method, fedavg.exchange, fedavg.fedavg) == ("FedAvg", None, False, True)
+    llm2slm = pick_variant(one_to_one, "LLM2SLM")
+    assert (llm2slm.slm_method, llm2slm.llm_method, llm2slm.frozen_server) == ("LLM2SLM", None, True)
+    assert Settings.from_run_config({"method": "LLM2SLM"}, run_id=1).method == "LLM2SLM"
+    with pytest.raises(FedMKTError, match="to list LLM2SLM among its methods"):
+        pick_variant(homogeneous, "LLM2SLM")
+
+
 def test_resume_needs_the_run_folder_and_a_boolean():
     assert Settings.from_run_config({"resume": True, "out": "runs/x"}, run_id=3).resume
     assert not Settings.from_run_config({}, run_id=3).resume

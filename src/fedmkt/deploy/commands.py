@@ -20,7 +20,7 @@ console = Console()
 
 Experiment = Annotated[str, typer.Option(help="preset:<name> or an experiment YAML file.")]
 ExperimentName = Annotated[str, typer.Option(help="Which experiment of a suite (empty: the file holds one).")]
-Method = Annotated[str, typer.Option(help="FedMKT or FedMKT-FedAvg.")]
+Method = Annotated[str, typer.Option(help="FedMKT, FedMKT-FedAvg, or the federated baselines LLM2SLM, FedAvg.")]
 Timeout = Annotated[float, typer.Option(help="Seconds the server waits for the replies of one step.")]
 MinClients = Annotated[int, typer.Option(help="Stop the run when fewer clients are left in a step.")]
 

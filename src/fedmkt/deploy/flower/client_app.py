@@ -4,10 +4,11 @@ Message types (the server's ``fedmkt.deploy.flower.server_app`` sends them in th
 
 - ``query.info``: who the node is (client name, model, logit width, private data size);
 - ``train.upload`` (steps 1-2): SFT on the private data, then the public top-k distributions
-  and answer NLLs, returned as arrays;
+  and answer NLLs, returned as arrays (LLM2SLM: kept for DualMinCE, not sent: ``send-topk``);
 - ``train.distill`` (steps 7-8): the LLM's distributions in, DualMinCE choice, alignment and
   SFT+KD on the public set; returns the reports (and the adapter when FedAvg follows);
-- ``train.fedavg``: the averaged adapter in, loaded and kept.
+- ``train.fedavg``: the averaged adapter in, loaded and kept;
+- ``train.private`` (plain FedAvg): SFT on the private data, the adapter returned.
 
 The round's last message (``distill``, or ``fedavg`` when adapters are averaged) also asks for
 the client's scores on the eval set when the round is scored (``score-method`` in the job), so
@@ -43,7 +44,7 @@ from fedmkt.deploy.flower.node import NodeSession
 from fedmkt.errors import FedMKTError
 from fedmkt.models.lora import get_adapter_state
 from fedmkt.report.comm import parameter_bytes
-from fedmkt.runners.variants import round_args
+from fedmkt.runners.variants import PrivateOnlyClient, round_args
 
 app = ClientApp()
 
@@ -99,6 +100,8 @@ def upload(message: Message, context: Context) -> Message:
     reports["client_message"] = report.to_dict()
     session.save_adapter()
     session.save_own(round_, client.own_nll)
+    if not bool(job.get("send-topk", True)):  # LLM2SLM: a frozen LLM learns nothing from the distributions
+        return _reply(message, session, reports=json_record(**reports))
     arrays, header = payload_to_records(data)
     return _reply(message, session, topk=arrays, header=header, reports=json_record(**reports))
 
@@ -135,6 +138,22 @@ def fedavg(message: Message, context: Context) -> Message:
     session.set_adapter(record_to_adapter(message.content.array_records.get("adapter")))
     session.end_round(int(job["round"]))
     return _reply(message, session, **_scores(session, job))
+
+
+@app.train("private")
+def private(message: Message, context: Context) -> Message:
+    """Plain FedAvg's step: private SFT (every round, or round 1 only), the adapter up for averaging."""
+    session, job = session_of(message, context)
+    config, spec = session.config, session.spec
+    round_ = int(job["round"])
+    reports = {}
+    if config.fedmkt.train_private_each_round or round_ == 1:
+        model, tokenizer = session.model_and_tokenizer
+        client = PrivateOnlyClient(spec.name, model, tokenizer, session.private, spec.train.max_length)
+        reports["train_private"] = client.train_private(round_args(spec, config.seed, round_)).to_dict()
+        session.save_adapter()
+    return _reply(message, session, adapter=adapter_to_record(get_adapter_state(session.model)),
+                  reports=json_record(**reports))
 
 
 def _scores(session: NodeSession, job: ConfigRecord) -> dict[str, ConfigRecord]:

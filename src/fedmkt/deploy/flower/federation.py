@@ -1,7 +1,9 @@
 """FedMKT's rounds driven over Flower: the in-process runner's round with messages in between.
 
 Per round (paper section 3.2), with the same core calls and arguments as
-``fedmkt.runners.federated.FederatedPhase``:
+``fedmkt.runners.federated.FederatedPhase`` (the federated baselines differ as there: LLM2SLM's
+frozen LLM takes no uploads and does not train, so steps 3-4 are skipped and the clients' uploads
+carry no distributions; plain FedAvg has no LLM: ``train.private`` then ``train.fedavg``):
 
 1-2. ``train.upload`` to every registered client: private SFT, public top-k distributions up;
 3.   ``Server.receive`` validates them (a bad one is excluded with the core's reason), then
@@ -57,7 +59,7 @@ from fedmkt.runners.variants import round_args, should_score
 
 
 class FlowerFederation:
-    """The server's side of one Flower run of FedMKT (or FedMKT-FedAvg)."""
+    """The server's side of one Flower run of FedMKT, FedMKT-FedAvg, LLM2SLM or FedAvg."""
 
     def __init__(self, grid: Grid, settings: Settings) -> None:
         self.settings = settings
@@ -86,8 +88,9 @@ class FlowerFederation:
                               f"fewer than min-clients={self.settings.min_clients}; stopping the run")
 
     def _job(self, round_: int, **extra) -> ConfigRecord:
+        server = {"server-vocab": self.server.participant.vocab_size} if self.server is not None else {}
         return ConfigRecord({"experiment": self.job_text, "round": round_, "run-key": self.state.run_key,
-                             "server-vocab": self.server.participant.vocab_size, **extra})
+                             **server, **extra})
 
     # -- resuming --------------------------------------------------------------------------
     def _resumed_state(self) -> FlowerRunState:
@@ -107,7 +110,7 @@ class FlowerFederation:
         return state
 
     def _restore_server(self) -> None:
-        if self.state.round:
+        if self.state.round and self._trains_server:
             load_adapter(self.server.model, self._server_adapter(self.state.round))
         self.runlog.write("run_resume", round=self.state.round, run_key=self.state.run_key)
 
@@ -125,7 +128,8 @@ class FlowerFederation:
         start = time.perf_counter()
         if self.resume_from is None:
             self.runlog.write("run_start", name=self.config.name, method=self.settings.method)
-        self.server = build_server(self.ctx)
+        if self.variant.exchange:  # plain FedAvg has no LLM
+            self.server = build_server(self.ctx, frozen=self.variant.frozen_server)
         if self.resume_from is None:
             self._commit(0, [])
         else:
@@ -137,8 +141,18 @@ class FlowerFederation:
             begun = time.perf_counter()
             self.runlog.write("round_start", round=round_, clients=sorted(self.nodes))
             scoring = should_score(round_, fm.rounds, fm.eval_every)
-            finished = self._round(round_, self.variant.slm_method if scoring else None)
-            fsync_tree(save_adapter(self.server.model, self._server_adapter(round_)))
+            if self.resume_from is not None:  # the first round after a resume: clients start from their adapter then
+                first_job = {"resume-from": self.resume_from}
+                self.resume_from = None
+            else:
+                first_job = {}
+            score_method = self.variant.slm_method if scoring else None
+            if self.server is None:
+                finished = self._fedavg_round(round_, score_method, first_job)
+            else:
+                finished = self._round(round_, score_method, first_job)
+            if self._trains_server:
+                fsync_tree(save_adapter(self.server.model, self._server_adapter(round_)))
             self.runlog.write("round_end", round=round_, seconds=time.perf_counter() - begun, clients=sorted(finished))
             if scoring:
                 rows += self._score(round_, finished)
@@ -146,6 +160,10 @@ class FlowerFederation:
         write_reports(self.ctx, rows, self.ledger)
         self.runlog.write("run_end", seconds=round(time.perf_counter() - start, 3))
         return rows
+
+    @property
+    def _trains_server(self) -> bool:
+        return self.server is not None and not self.server.frozen
 
     def _register(self) -> None:
         """Wait for the nodes, ask each who it is, register the clients in the experiment's order."""
@@ -155,11 +173,13 @@ class FlowerFederation:
         job = self._job(0)
         exclude = self.runlog.excluder("info", 0)
         replies = self.exchange.ask("query.info", 0, {k: RecordDict({"job": job}) for k in probe}, probe, exclude)
-        self._log_size(self.config.server.model, self.server.model)
+        if self.server is not None:
+            self._log_size(self.config.server.model, self.server.model)
         for name, node in match_clients(replies, probe, self.config, exclude).items():
             spec = next(c for c in self.config.clients if c.name == name)
-            self.server.register_client(PeerInfo(name, load_tokenizer(spec.model), node.vocab_size,
-                                                 spec.train.max_length))
+            if self.server is not None:
+                self.server.register_client(PeerInfo(name, load_tokenizer(spec.model), node.vocab_size,
+                                                     spec.train.max_length))
             self.nodes[name], self.sizes[name] = node.node_id, node.n_private
             self.runlog.write("client_registered", client=name, node_id=str(node.node_id), model=node.model)
             self.runlog.write("model_size", participant=name, model=node.model, lora_bytes=node.lora_bytes,
@@ -171,19 +191,44 @@ class FlowerFederation:
         self.runlog.write("model_size", participant=self.config.server.name, model=model_name, lora_bytes=lora,
                  full_bytes=parameter_bytes(model, trainable_only=False) - lora)
 
-    def _round(self, round_: int, score_method: str | None) -> dict[str, Message]:
-        """One round; the last reply of each client that finished it (with its scores when asked)."""
-        cfg, fm, server = self.config, self.config.fedmkt, self.server
-        job = self._job(round_)
+    def _ask_online(self, message_type: str, step: str, round_: int, job: ConfigRecord) -> dict[str, Message]:
+        """``job`` to every connected client (a client whose node is gone is left out without a timeout)."""
         online = set(self.grid.get_node_ids())
-        for name in [n for n in self.nodes if self.nodes[n] not in online]:  # not worth a timeout
-            self.runlog.excluder("upload", round_)(name, "train.upload: its node is not connected")
-        if self.resume_from is not None:  # the first round after a resume: from each client's adapter of then
-            job = self._job(round_, **{"resume-from": self.resume_from})
-            self.resume_from = None
+        for name in [n for n in self.nodes if self.nodes[n] not in online]:
+            self.runlog.excluder(step, round_)(name, f"{message_type}: its node is not connected")
         asked = {n: RecordDict({"job": job}) for n in self.nodes if self.nodes[n] in online}
-        replies = self.exchange.ask("train.upload", round_, asked, self.nodes, self.runlog.excluder("upload", round_))
+        return self.exchange.ask(message_type, round_, asked, self.nodes, self.runlog.excluder(step, round_))
+
+    def _round(self, round_: int, score_method: str | None, first_job: dict) -> dict[str, Message]:
+        """One round; the last reply of each client that finished it (with its scores when asked)."""
+        fm, server = self.config.fedmkt, self.server
+        assert server is not None
+        replies = self._ask_online("train.upload", "upload", round_,
+                                   self._job(round_, **{"send-topk": not server.frozen}, **first_job))
         self.runlog.replies(replies, round_, ("train_private", "client_message"))
+        if server.frozen:  # LLM2SLM: the clients keep their distributions (for DualMinCE), the LLM only teaches
+            accepted = list(replies)
+            self._require(accepted, round_, "upload")
+        else:
+            accepted = self._receive_and_train(round_, replies)
+        data, report = server.public_payload(round_, fm.top_k, fm.public_batch_size)
+        arrays, header = payload_to_records(data)
+        self.runlog.write("server_message", report, flower_array_bytes=record_nbytes(arrays))
+        fedavg = self.variant.fedavg
+        job = self._job(round_, fedavg=fedavg, **{"score-method": "" if fedavg else score_method or ""})
+        contents = {n: RecordDict({"job": job, "topk": arrays, "header": header}) for n in accepted}
+        for name in contents:
+            self.ledger.record(method=self.variant.phase, round=round_, sender="server", receiver=name, kind="topk",
+                               nbytes=len(data))
+        replies = self.exchange.ask("train.distill", round_, contents, self.nodes,
+                                    self.runlog.excluder("distill", round_))
+        self.runlog.replies(replies, round_, ("client_receive", "client_align", "client_train"))
+        self._require(replies, round_, "distill")
+        return self._fedavg(round_, replies, score_method) if fedavg else replies
+
+    def _receive_and_train(self, round_: int, replies: dict[str, Message]) -> list[str]:
+        """Steps 3-4: the uploads checked and aligned, the LLM's SFT+KD; the clients whose upload was accepted."""
+        cfg, fm, server = self.config, self.config.fedmkt, self.server
         uploads = parse_replies(replies, lambda _, c: records_to_payload(c.array_records.get("topk"),
                                                                          c.config_records.get("header")),
                                 self.runlog.excluder("upload", round_), "train.upload")
@@ -198,25 +243,19 @@ class FlowerFederation:
         self.runlog.write("server_align", server.select_and_align(fm.unmatched_weight))
         self.runlog.write("server_train", server.train_public(round_args(cfg.server, cfg.seed, round_), fm.kd_weight,
                                                      fm.temperature), round=round_)
-        data, report = server.public_payload(round_, fm.top_k, fm.public_batch_size)
-        arrays, header = payload_to_records(data)
-        self.runlog.write("server_message", report, flower_array_bytes=record_nbytes(arrays))
-        fedavg = self.variant.fedavg
-        job = self._job(round_, fedavg=fedavg, **{"score-method": "" if fedavg else score_method or ""})
-        contents = {n: RecordDict({"job": job, "topk": arrays, "header": header}) for n in received.accepted}
-        for name in contents:
-            self.ledger.record(method=self.variant.phase, round=round_, sender="server", receiver=name, kind="topk",
-                               nbytes=len(data))
-        replies = self.exchange.ask("train.distill", round_, contents, self.nodes,
-                                    self.runlog.excluder("distill", round_))
-        self.runlog.replies(replies, round_, ("client_receive", "client_align", "client_train"))
-        self._require(replies, round_, "distill")
-        return self._fedavg(round_, replies, score_method) if fedavg else replies
+        return list(received.accepted)
+
+    def _fedavg_round(self, round_: int, score_method: str | None, first_job: dict) -> dict[str, Message]:
+        """Plain FedAvg: each client's private SFT, its adapter up, the weighted mean down."""
+        replies = self._ask_online("train.private", "private", round_, self._job(round_, **first_job))
+        self.runlog.replies(replies, round_, ("train_private",))
+        self._require(replies, round_, "private")
+        return self._fedavg(round_, replies, score_method)
 
     def _fedavg(self, round_: int, replies: dict[str, Message], score_method: str | None) -> dict[str, Message]:
         exclude = self.runlog.excluder("fedavg", round_)
         states = parse_replies(replies, lambda _, c: record_to_adapter(c.array_records.get("adapter")), exclude,
-                               "train.distill adapter")
+                               f"{'train.distill' if self.server is not None else 'train.private'} adapter")
         names = [n for n in self.nodes if n in states]
         self._require(names, round_, "fedavg")
         try:

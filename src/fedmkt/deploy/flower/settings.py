@@ -4,7 +4,8 @@ Keys:
 
 - ``experiment``: ``preset:<name>`` or a YAML file readable by the ServerApp (the SuperLink host);
 - ``experiment-name``: which experiment of a suite (empty: the file holds one);
-- ``method``: ``FedMKT`` or ``FedMKT-FedAvg`` (the experiment must list its methods);
+- ``method``: ``FedMKT``, ``FedMKT-FedAvg``, or a federated baseline, ``LLM2SLM`` or ``FedAvg``
+  (the experiment must list the method's rows among its methods);
 - ``out``: the run folder on the SuperLink host (empty: ``runs/flower-<run id>``);
 - ``min-clients``: the run stops when fewer clients than this are left in a step;
 - ``timeout``: seconds the server waits for the replies of one step;
@@ -35,7 +36,10 @@ DEFAULTS: dict[str, str | int | float] = {
 }
 """The run config a generated app ships with (``fedmkt deploy app``)."""
 
-METHODS = ("FedMKT", "FedMKT-FedAvg")
+METHODS = ("FedMKT", "FedMKT-FedAvg", "LLM2SLM", "FedAvg")
+ROWS = {"FedMKT": "FedMKT-SLM or FedMKT-LLM", "FedMKT-FedAvg": "FedMKT-SLM-FedAvg or FedMKT-LLM-FedAvg",
+        "LLM2SLM": "LLM2SLM", "FedAvg": "FedAvg"}
+"""The experiment methods (result rows) that make each run-config method run."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,5 @@ def pick_variant(config: ExperimentConfig, method: str) -> Variant:
     variants = {v.phase: v for v in variants_for(config.methods or [])}
     if method not in variants:
         raise FedMKTError(f"run config 'method': {method!r} needs the experiment {config.name!r} to list "
-                          f"{method}-SLM or {method}-LLM among its methods"
-                          .replace("FedMKT-FedAvg-SLM", "FedMKT-SLM-FedAvg").replace("FedMKT-FedAvg-LLM",
-                                                                                   "FedMKT-LLM-FedAvg"))
+                          f"{ROWS[method]} among its methods")
     return variants[method]

@@ -89,12 +89,12 @@ def with_lora(ctx: RunContext, spec: ParticipantConfig) -> tuple[PeftModel, PreT
     return attach_participant_lora(model, spec), tokenizer
 
 
-def build_server(ctx: RunContext, alignment_cache: Path | None = None) -> Server:
-    """The server's LLM with LoRA over the public set (``FederatedPhase.run`` builds the same)."""
+def build_server(ctx: RunContext, alignment_cache: Path | None = None, frozen: bool = False) -> Server:
+    """The server's LLM over the public set, with LoRA or ``frozen`` (LLM2SLM), as ``FederatedPhase`` builds it."""
     spec = ctx.config.server
-    model, tokenizer = with_lora(ctx, spec)
+    model, tokenizer = load_participant(ctx, spec) if frozen else with_lora(ctx, spec)
     return Server(spec.name, model, tokenizer, ctx.split.public, max_length=spec.train.max_length,
-                  alignment_cache=alignment_cache)
+                  alignment_cache=alignment_cache, frozen=frozen)
 
 
 def client_spec(config: ExperimentConfig, node_config: NodeConfig) -> tuple[int, ParticipantConfig]:
