@@ -49,17 +49,21 @@ def parameter_bytes(model: nn.Module, *, trainable_only: bool) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def reference_sizes(events: list[dict]) -> dict[str, int]:
-    """What classic federated fine-tuning would send, from a run's ``model_size`` events.
+def adapted_model_sizes(events: list[dict]) -> list[dict]:
+    """A run's ``model_size`` events of models that carry a LoRA adapter.
 
     An event with no frozen weights (``full_bytes`` 0) comes from a model without an adapter (the
     frozen LLM of LLM2SLM), whose "trainable" bytes are the whole model: it says nothing of LoRA.
     """
+    return [e for e in events if e.get("event") == "model_size" and e.get("full_bytes")]
+
+
+def reference_sizes(events: list[dict]) -> dict[str, int]:
+    """What classic federated fine-tuning would send, from a run's ``model_size`` events."""
     sizes: dict[str, int] = {}
-    for event in events:
-        if event.get("event") == "model_size" and event.get("full_bytes"):
-            sizes[f"LoRA adapter of {event['model']}"] = event["lora_bytes"]
-            sizes[f"full {event['model']} (as loaded)"] = event["full_bytes"]
+    for event in adapted_model_sizes(events):
+        sizes[f"LoRA adapter of {event['model']}"] = event["lora_bytes"]
+        sizes[f"full {event['model']} (as loaded)"] = event["full_bytes"]
     return sizes
 
 
@@ -128,8 +132,7 @@ def bytes_per_client_round(records: list[dict]) -> dict[str, dict[str, float]]:
 
 def client_adapter_bytes(events: list[dict], server_name: str = "server") -> int | None:
     """The largest client LoRA adapter of a run (what classic federated LoRA would send each way)."""
-    sizes = [e["lora_bytes"] for e in events if e.get("event") == "model_size" and e.get("full_bytes")
-             and e.get("participant") != server_name]
+    sizes = [e["lora_bytes"] for e in adapted_model_sizes(events) if e.get("participant") != server_name]
     return max(sizes) if sizes else None
 
 
