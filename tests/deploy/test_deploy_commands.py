@@ -34,3 +34,12 @@ def test_without_flower_every_command_says_which_extra_to_install(monkeypatch, t
     assert isinstance(result.exception, FedMKTError)
     assert str(result.exception) == "fedmkt deploy needs the flower extra: pip install 'fedmkt[flower]'"
     assert not (tmp_path / "tls").exists()
+
+
+def test_local_refuses_a_method_the_experiment_does_not_list_before_starting_anything(tmp_path):
+    pytest.importorskip("flwr", reason="flwr is not installed: pip install 'fedmkt[flower]'")
+    result = runner.invoke(app, ["local", "--workdir", str(tmp_path / "fed"), "--experiment-name",
+                                 "tiny-heterogeneous", "--method", "FedAvg"])
+    assert isinstance(result.exception, FedMKTError)
+    assert "to list FedAvg among its methods" in str(result.exception)
+    assert not (tmp_path / "fed").exists()

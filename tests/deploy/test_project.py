@@ -25,9 +25,15 @@ def test_generated_app_passes_flowers_own_validation_with_importable_components(
     assert config["tool"]["flwr"]["app"]["config"]["out"] == "/srv/runs/one"
 
 
-def test_unknown_run_config_keys_are_refused():
-    with pytest.raises(FedMKTError, match="unknown key 'rounds'"):
-        app_pyproject({"rounds": 3})
+@pytest.mark.parametrize("run_config, message", [
+    ({"rounds": 3}, "unknown key 'rounds'"),
+    ({"method": "FedProx"}, "'method': 'FedProx', expected one of FedMKT, FedMKT-FedAvg, LLM2SLM, FedAvg"),
+    ({"timeout": 0}, "'timeout': 0"),
+    ({"resume": True}, "'resume': needs 'out'"),
+])
+def test_a_bad_run_config_is_refused_when_the_app_is_written(run_config, message):
+    with pytest.raises(FedMKTError, match=message):
+        app_pyproject(run_config)
 
 
 def test_the_app_shipped_in_deploy_is_what_fedmkt_deploy_app_writes():

@@ -94,10 +94,12 @@ def local(
     """A whole federation on 127.0.0.1: SuperLink + one SuperNode per client, TLS and node auth, one run."""
     _need_flower()
     from fedmkt.deploy.flower.project import write_app
+    from fedmkt.deploy.flower.settings import pick_variant
     from fedmkt.deploy.flower.task import experiment_text, pick_experiment
     from fedmkt.deploy.local import LocalFederation
 
     config = pick_experiment(experiment_text(experiment), experiment_name, experiment)
+    pick_variant(config, method)  # the experiment must list the method's rows: say so before starting anything
     workdir = workdir.resolve()
     out = workdir / "run"
     app_dir = write_app(workdir / "app")

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import tomli_w
 
-from fedmkt.deploy.flower.settings import DEFAULTS
-from fedmkt.errors import FedMKTError
+from fedmkt.deploy.flower.settings import DEFAULTS, Settings
 from fedmkt.io import atomic_write_text
 
 SERVER_APP = "fedmkt.deploy.flower.server_app:app"
@@ -25,9 +24,7 @@ CLIENT_APP = "fedmkt.deploy.flower.client_app:app"
 def app_pyproject(run_config: Mapping[str, str | int | float] | None = None) -> str:
     """The app's ``pyproject.toml`` text; ``run_config`` overrides :data:`~settings.DEFAULTS`."""
     config = {**DEFAULTS, **dict(run_config or {})}
-    unknown = sorted(set(config) - set(DEFAULTS))
-    if unknown:
-        raise FedMKTError(f"run config: unknown key {unknown[0]!r}; known: {', '.join(DEFAULTS)}")
+    Settings.from_run_config(config, run_id=0)  # a bad key or value stops here, not in the ServerApp
     try:
         fedmkt_version = version("fedmkt")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
