@@ -141,11 +141,7 @@ class FlowerFederation:
             begun = time.perf_counter()
             self.runlog.write("round_start", round=round_, clients=sorted(self.nodes))
             scoring = should_score(round_, fm.rounds, fm.eval_every)
-            if self.resume_from is not None:  # the first round after a resume: clients start from their adapter then
-                first_job = {"resume-from": self.resume_from}
-                self.resume_from = None
-            else:
-                first_job = {}
+            first_job = self._take_resume_job()
             score_method = self.variant.slm_method if scoring else None
             if self.server is None:
                 finished = self._fedavg_round(round_, score_method, first_job)
@@ -160,6 +156,14 @@ class FlowerFederation:
         write_reports(self.ctx, rows, self.ledger)
         self.runlog.write("run_end", seconds=round(time.perf_counter() - start, 3))
         return rows
+
+    def _take_resume_job(self) -> dict[str, int]:
+        """``resume-from`` for the first message of the first round after a resume (each client then
+        restarts from its adapter of the server's last finished round); empty afterwards."""
+        if self.resume_from is None:
+            return {}
+        job, self.resume_from = {"resume-from": self.resume_from}, None
+        return job
 
     @property
     def _trains_server(self) -> bool:
