@@ -93,6 +93,14 @@ def test_same_seed_same_results_as_the_in_process_runner(tmp_path, models, round
     for i in range(1, len(models) + 1):  # each client's adapter, kept in its node's cache between messages
         assert _same_adapters(tmp_path / f"cache-{i}" / "runs" / "1" / f"client-{i}" / "adapter.safetensors",
                               ref_adapters / f"client-{i}" / "adapter_model.safetensors")
+    mean = tmp_path / "run" / "adapters" / method / f"round-{rounds}" / "fedavg-mean"
+    if method.endswith("FedAvg"):  # the server keeps the averaged adapter, as peft writes it
+        assert _same_adapters(mean / "adapter_model.safetensors",
+                              ref_adapters / "client-1" / "adapter_model.safetensors")
+        assert json.loads((mean / "adapter_config.json").read_text()) == json.loads(
+            (ref_adapters / "client-1" / "adapter_config.json").read_text())
+    else:
+        assert not mean.exists()
     ledger = [{k: v for k, v in json.loads(line).items()} for line in (tmp_path / "run" / "comm.jsonl").open()]
     assert ledger == [json.loads(line) for line in (tmp_path / "ref" / "comm.jsonl").open()]
 

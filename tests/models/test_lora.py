@@ -7,11 +7,13 @@ import torch
 
 from fedmkt.errors import FedMKTError
 from fedmkt.models.lora import (
+    adapter_config_json,
     attach_lora,
     find_lora_target_modules,
     get_adapter_state,
     load_adapter,
     save_adapter,
+    save_adapter_state,
     set_adapter_state,
 )
 from fedmkt.models.tiny import TINY_ARCHS, build_tiny_model
@@ -112,3 +114,18 @@ def test_adapter_state_round_trip_and_mismatch():
     wrong = attach_lora(build_tiny_model("tiny-qwen2-wordpiece")[0], r=2, alpha=8, dropout=0.0)
     with pytest.raises(FedMKTError, match="shape"):
         set_adapter_state(wrong, state)
+
+
+def test_weights_without_a_model_are_saved_as_peft_saves_the_model(tmp_path):
+    """What a Flower server writes for the averaged client adapter: the same files as ``save_adapter``."""
+    name = "tiny-gpt2-bpe"
+    model = attach_lora(build_tiny_model(name, seed=1)[0], r=4, alpha=8, dropout=0.1)
+    state = _randomise(model, seed=2)
+    save_adapter(model, tmp_path / "from-model")
+    save_adapter_state(state, adapter_config_json(model), tmp_path / "from-state")
+    assert json.loads((tmp_path / "from-state" / "adapter_config.json").read_text()) == json.loads(
+        (tmp_path / "from-model" / "adapter_config.json").read_text())
+    fresh = load_adapter(build_tiny_model(name, seed=1)[0], tmp_path / "from-state")
+    torch.testing.assert_close(_logits(fresh), _logits(model.eval()))
+    with pytest.raises(FedMKTError, match="not a LoRA config"):
+        save_adapter_state(state, '{"r": 4, "no_such_field": 1}', tmp_path / "bad")

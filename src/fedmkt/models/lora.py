@@ -7,6 +7,7 @@ whose class name contains ``Attention``), so new architectures need no table her
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from peft import (
     get_peft_model_state_dict,
     set_peft_model_state_dict,
 )
+from safetensors.torch import save_file
 from torch import Tensor, nn
 from transformers.pytorch_utils import Conv1D
 
@@ -117,6 +119,30 @@ def save_adapter(model: PeftModel, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(folder), save_embedding_layers=False)
+    return folder
+
+
+def adapter_config_json(model: PeftModel) -> str:
+    """The adapter's ``adapter_config.json`` text, for writing an adapter of the same shape elsewhere."""
+    config = model.peft_config["default"].to_dict()
+    return json.dumps({k: sorted(v) if isinstance(v, set) else v for k, v in config.items()}, sort_keys=True)
+
+
+def save_adapter_state(state: dict[str, Tensor], config_json: str, folder: str | Path) -> Path:
+    """Write adapter weights (:func:`get_adapter_state` form) with their config in peft's format.
+
+    Where no model holds the weights (the averaged adapter on a Flower server), this writes what
+    :func:`save_adapter` would: ``adapter_config.json`` and ``adapter_model.safetensors``.
+    """
+    try:
+        config = LoraConfig(**json.loads(config_json))
+    except (TypeError, ValueError) as err:
+        raise FedMKTError(f"adapter config is not a LoRA config: {err}") from None
+    config.inference_mode = True  # as PeftModel.save_pretrained writes it
+    folder = Path(folder)
+    config.save_pretrained(str(folder))
+    save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "adapter_model.safetensors"),
+              metadata={"format": "pt"})
     return folder
 
 

@@ -42,7 +42,7 @@ from fedmkt.deploy.flower.codec import (
 )
 from fedmkt.deploy.flower.node import NodeSession
 from fedmkt.errors import FedMKTError
-from fedmkt.models.lora import get_adapter_state
+from fedmkt.models.lora import adapter_config_json, get_adapter_state
 from fedmkt.report.comm import parameter_bytes
 from fedmkt.runners.variants import PrivateOnlyClient, round_args
 
@@ -125,7 +125,7 @@ def distill(message: Message, context: Context) -> Message:
         session.save_adapter()
         records = {"reports": json_record(client_align=aligned.to_dict(), client_train=trained.to_dict())}
     if bool(job.get("fedavg", False)):
-        records["adapter"] = adapter_to_record(get_adapter_state(session.model))
+        records.update(_adapter_records(session))
     else:  # the client's last message of the round
         session.end_round(round_)
     return _reply(message, session, **records, **_scores(session, job))
@@ -152,8 +152,13 @@ def private(message: Message, context: Context) -> Message:
         client = PrivateOnlyClient(spec.name, model, tokenizer, session.private, spec.train.max_length)
         reports["train_private"] = client.train_private(round_args(spec, config.seed, round_)).to_dict()
         session.save_adapter()
-    return _reply(message, session, adapter=adapter_to_record(get_adapter_state(session.model)),
-                  reports=json_record(**reports))
+    return _reply(message, session, **_adapter_records(session), reports=json_record(**reports))
+
+
+def _adapter_records(session: NodeSession) -> dict:
+    """The adapter for averaging, with its peft config (so the server can save the mean in peft's format)."""
+    return {"adapter": adapter_to_record(get_adapter_state(session.model)),
+            "adapter-config": ConfigRecord({"json": adapter_config_json(session.model)})}
 
 
 def _scores(session: NodeSession, job: ConfigRecord) -> dict[str, ConfigRecord]:

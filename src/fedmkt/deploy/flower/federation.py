@@ -52,7 +52,7 @@ from fedmkt.deploy.flower.task import build_server, experiment_text, pick_experi
 from fedmkt.errors import FedMKTError
 from fedmkt.io import atomic_write_text, fsync_tree, truncate_to
 from fedmkt.models.loading import load_tokenizer
-from fedmkt.models.lora import load_adapter, save_adapter
+from fedmkt.models.lora import load_adapter, save_adapter, save_adapter_state
 from fedmkt.report.comm import CommLedger, parameter_bytes
 from fedmkt.report.results import ResultRow
 from fedmkt.runners.variants import round_args, should_score
@@ -266,6 +266,7 @@ class FlowerFederation:
             mean = fedavg_states([states[n] for n in names], [float(self.sizes[n]) for n in names])
         except FedMKTError as err:  # adapters of different shapes: nothing to average
             raise FedMKTError(f"round {round_} fedavg: {err}") from None
+        self._save_mean(round_, mean, replies[names[0]])
         record = adapter_to_record(mean)
         nbytes = sum(t.numel() * t.element_size() for t in mean.values())  # as the in-process ledger counts
         job = self._job(round_, **{"score-method": score_method or ""})
@@ -278,6 +279,17 @@ class FlowerFederation:
         self.runlog.write("fedavg", round=round_, clients=names, weights=[self.sizes[n] for n in names],
                           flower_array_bytes=record_nbytes(record))
         return got
+
+    def _save_mean(self, round_: int, mean: dict, reply: Message) -> None:
+        """The round's averaged client adapter, in peft's format, in the run folder (``fedavg-mean``)."""
+        config = reply.content.config_records.get("adapter-config")
+        folder = self.settings.out / "adapters" / self.variant.phase / f"round-{round_}" / "fedavg-mean"
+        try:
+            if config is None or not isinstance(config.get("json"), str):
+                raise FedMKTError("the reply has no adapter config")
+            fsync_tree(save_adapter_state(mean, str(config["json"]), folder))
+        except FedMKTError as err:  # the round goes on: the clients hold the mean all the same
+            self.runlog.write("fedavg_mean_not_saved", round=round_, reason=str(err))
 
     def _score(self, round_: int, finished: dict[str, Message]) -> list[ResultRow]:
         """The LLM scored here, then the rows the clients sent with their last reply of the round."""
