@@ -32,7 +32,14 @@ from fedmkt.report.results import ResultRow
 from fedmkt.runners.checkpoint import Changed, PhaseCheckpoint, PhaseState, Saved, StepFailed, restore_rng
 from fedmkt.runners.context import RunContext
 from fedmkt.runners.progress import TrainingBar
-from fedmkt.runners.variants import PrivateOnlyClient, Variant, round_args, should_score, with_lora
+from fedmkt.runners.variants import (
+    PrivateOnlyClient,
+    Variant,
+    round_args,
+    should_score,
+    trains_private,
+    with_lora,
+)
 
 _TIMING_BUCKETS = {
     "seconds": "model_compute",  # a training phase (PhaseReport)
@@ -176,7 +183,7 @@ class FederatedPhase:
         """The round's steps in order (paper section 3.2 numbering in the step methods)."""
         fm, v = self.cfg.fedmkt, self.variant
         steps: list[tuple[str, Step]] = []
-        if fm.train_private_each_round or round_ == 1:
+        if trains_private(fm, round_):
             steps += [(f"private/{c.name}", partial(self._train_private, round_, c)) for c in clients]
         if server is not None:
             steps += [(f"upload/{c.name}", partial(self._upload, round_, c, sent=not server.frozen)) for c in clients]

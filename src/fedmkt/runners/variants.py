@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from fedmkt.baselines.common import attach_participant_lora, load_participant, train_args
-from fedmkt.config import ParticipantConfig
+from fedmkt.config import FedMKTConfig, ParticipantConfig
 from fedmkt.core.participant import Participant
 from fedmkt.core.reports import PhaseReport
 from fedmkt.runners.context import RunContext
@@ -52,6 +52,11 @@ def with_lora(ctx: RunContext, participant: ParticipantConfig):
 def round_args(participant: ParticipantConfig, seed: int, round_: int) -> TrainArgs:
     """Each round reshuffles: the seed moves with the round."""
     return replace(train_args(participant, seed), seed=seed + 1000 * round_)
+
+
+def trains_private(fedmkt: FedMKTConfig, round_: int) -> bool:
+    """Whether clients train on their private data in ``round_`` (every round, or round 1 only)."""
+    return fedmkt.train_private_each_round or round_ == 1
 
 
 def should_score(round_: int, rounds: int, every: int) -> bool:

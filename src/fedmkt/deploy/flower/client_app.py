@@ -25,7 +25,7 @@ import time
 from dataclasses import asdict
 
 import yaml
-from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedmkt.baselines.common import score
@@ -44,7 +44,7 @@ from fedmkt.deploy.flower.node import NodeSession
 from fedmkt.errors import FedMKTError
 from fedmkt.models.lora import adapter_config_json, get_adapter_state
 from fedmkt.report.comm import parameter_bytes
-from fedmkt.runners.variants import PrivateOnlyClient, round_args
+from fedmkt.runners.variants import PrivateOnlyClient, round_args, trains_private
 
 app = ClientApp()
 
@@ -94,7 +94,7 @@ def upload(message: Message, context: Context) -> Message:
     round_, fm = int(job["round"]), config.fedmkt
     client = session.client(config.server.model, int(job["server-vocab"]))
     reports = {}
-    if fm.train_private_each_round or round_ == 1:
+    if trains_private(fm, round_):
         reports["train_private"] = client.train_private(round_args(session.spec, config.seed, round_)).to_dict()
     data, report = client.public_payload(round_, fm.top_k, fm.public_batch_size)
     reports["client_message"] = report.to_dict()
@@ -147,7 +147,7 @@ def private(message: Message, context: Context) -> Message:
     config, spec = session.config, session.spec
     round_ = int(job["round"])
     reports = {}
-    if config.fedmkt.train_private_each_round or round_ == 1:
+    if trains_private(config.fedmkt, round_):
         model, tokenizer = session.model_and_tokenizer
         client = PrivateOnlyClient(spec.name, model, tokenizer, session.private, spec.train.max_length)
         reports["train_private"] = client.train_private(round_args(spec, config.seed, round_)).to_dict()
@@ -155,7 +155,7 @@ def private(message: Message, context: Context) -> Message:
     return _reply(message, session, **_adapter_records(session), reports=json_record(**reports))
 
 
-def _adapter_records(session: NodeSession) -> dict:
+def _adapter_records(session: NodeSession) -> dict[str, ArrayRecord | ConfigRecord]:
     """The adapter for averaging, with its peft config (so the server can save the mean in peft's format)."""
     return {"adapter": adapter_to_record(get_adapter_state(session.model)),
             "adapter-config": ConfigRecord({"json": adapter_config_json(session.model)})}
