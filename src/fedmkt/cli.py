@@ -66,7 +66,7 @@ def run(
             raise FedMKTError("give either a CONFIG file or --preset, not both")
         configs = load_configs(config) if config is not None else load_preset(preset or "default")
         configs = _select(configs, only, str(config or f"preset {preset or 'default'}"))
-        label = configs[0].name if len(configs) == 1 else (preset or config.stem)
+        label = configs[0].name if len(configs) == 1 else config.stem if config is not None else preset or "default"
         run_dir = out or Path("runs") / f"{label}-{datetime.now():%Y%m%d-%H%M%S}"
         if run_dir.exists() and any(run_dir.iterdir()):
             raise FedMKTError(f"--out {run_dir} already holds files; pick a new folder or use --resume {run_dir}")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from fedmkt.errors import FedMKTError
 
@@ -154,6 +155,11 @@ class ExperimentConfig(_Strict):
     )
 
     @property
+    def method_names(self) -> list[str]:
+        """The methods to run: the file's list, or the scenario's defaults the validator filled in."""
+        return self.methods or []
+
+    @property
     def task_label(self) -> str:
         """The task as tables name it: a local dataset by its file stem or folder name, not its full path."""
         from fedmkt.data.tasks.local import task_label
@@ -215,7 +221,7 @@ class ExperimentConfig(_Strict):
         return self
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     loc = ".".join(str(p) for p in error["loc"]) or "(top level)"
     if error["type"] == "extra_forbidden":
         return f"unknown key '{loc}'"
@@ -227,7 +233,7 @@ def _describe(error: dict[str, Any]) -> str:
     return f"'{loc}': {msg} (got {error.get('input')!r})"
 
 
-def _did_you_mean(error: dict[str, Any], model: type[BaseModel]) -> str:
+def _did_you_mean(error: ErrorDetails, model: type[BaseModel]) -> str:
     """Suggest the closest field name for an unknown key."""
     if error["type"] != "extra_forbidden":
         return ""
@@ -235,7 +241,7 @@ def _did_you_mean(error: dict[str, Any], model: type[BaseModel]) -> str:
     for part in error["loc"][:-1]:
         if isinstance(part, int):
             continue
-        field = target.model_fields.get(part) if isinstance(target, type) else None
+        field = target.model_fields.get(part) if isinstance(target, type) and issubclass(target, BaseModel) else None
         if field is None:
             return ""
         ann = field.annotation

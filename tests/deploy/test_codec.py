@@ -17,7 +17,10 @@ from fedmkt.deploy.flower.codec import (  # noqa: E402
     json_record,
     payload_to_records,
     read_json,
+    record_bool,
+    record_int,
     record_nbytes,
+    record_str,
     record_to_adapter,
     records_to_payload,
 )
@@ -91,3 +94,20 @@ def test_json_records_carry_reports_and_refuse_what_is_not_json():
         read_json(record, "rows")
     with pytest.raises(RecordError, match="not JSON"):
         read_json(ConfigRecord({"rows": "{"}), "rows")
+
+
+def test_typed_fields_of_a_server_job_are_checked_not_coerced():
+    job = ConfigRecord({"round": 2, "run-key": "17", "fedavg": True, "score-method": "FedMKT-SLM"})
+    assert record_int(job, "round") == 2
+    assert record_str(job, "run-key") == "17"
+    assert record_bool(job, "fedavg", False) is True
+    assert record_bool(job, "send-topk", True) is True  # absent: the default
+    assert record_str(job, "absent", "") == ""
+    with pytest.raises(RecordError, match="'round' is '2'; expected an integer"):
+        record_int(ConfigRecord({"round": "2"}), "round")
+    with pytest.raises(RecordError, match="'round' is True; expected an integer"):
+        record_int(ConfigRecord({"round": True}), "round")
+    with pytest.raises(RecordError, match="'server-vocab' is None"):
+        record_int(job, "server-vocab")
+    with pytest.raises(RecordError, match="'fedavg' is 1; expected true or false"):
+        record_bool(ConfigRecord({"fedavg": 1}), "fedavg", False)

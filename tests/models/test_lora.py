@@ -98,6 +98,14 @@ def test_missing_adapter_folder_is_a_clear_error(tmp_path):
         load_adapter(build_tiny_model("tiny-gpt2-bpe")[0], tmp_path)
 
 
+def test_a_bare_model_has_no_adapter_to_read_save_or_set(tmp_path):
+    bare = build_tiny_model("tiny-gpt2-bpe")[0]
+    for call in (lambda: get_adapter_state(bare), lambda: save_adapter(bare, tmp_path / "a"),
+                 lambda: set_adapter_state(bare, {}), lambda: adapter_config_json(bare)):
+        with pytest.raises(FedMKTError, match="GPT2LMHeadModel holds no LoRA adapter"):
+            call()
+
+
 def test_adapter_state_round_trip_and_mismatch():
     source = attach_lora(build_tiny_model("tiny-qwen2-wordpiece")[0], r=4, alpha=8, dropout=0.0)
     state = _randomise(source, seed=3)

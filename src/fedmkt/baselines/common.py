@@ -94,13 +94,15 @@ def record_scores(
     write_scores(ctx.run_dir, method=method, participant=participant.name, model=participant.model,
                  task=ctx.config.task_label, metric=result.metric, round_=round_, value=result.value,
                  uids=result.uids, scores=result.scores, predictions=result.predictions)
-    base = dict(scenario=ctx.scenario, method=method, model=participant.model, role=role,
-                participant=participant.name, task=ctx.config.task_label, n=result.n, round=round_)
-    rows = [ResultRow(metric=result.metric, value=result.value, ci_low=result.ci_low, ci_high=result.ci_high, **base)]
+    def row(metric: str, value: float, ci_low: float, ci_high: float) -> ResultRow:
+        return ResultRow(scenario=ctx.scenario, method=method, model=participant.model, role=role,
+                         participant=participant.name, task=ctx.config.task_label, metric=metric, value=value,
+                         n=result.n, ci_low=ci_low, ci_high=ci_high, round=round_)
+
+    rows = [row(result.metric, result.value, result.ci_low, result.ci_high)]
     if "acc_norm" in result.extra:
         e = result.extra
-        rows.append(ResultRow(metric="acc_norm", value=e["acc_norm"], ci_low=e["acc_norm_ci_low"],
-                              ci_high=e["acc_norm_ci_high"], **base))
+        rows.append(row("acc_norm", e["acc_norm"], e["acc_norm_ci_low"], e["acc_norm_ci_high"]))
     return rows
 
 

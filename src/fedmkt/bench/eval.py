@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -135,7 +136,7 @@ def bench_eval(
     variants = {"selected": ours(False), "cached": ours(True), "full": reference}
     for score in variants.values():  # warm-up: one batch each, untimed
         score(examples[:batch_size])
-    selected, cached, full = (_run(device, lambda s=score: s(examples)) for score in variants.values())
+    selected, cached, full = (_run(device, partial(score, examples)) for score in variants.values())
     return EvalBench(
         model=model_name, task=task, n=len(examples),
         selected_seconds=selected.seconds, selected_cached_seconds=cached.seconds, full_vocab_seconds=full.seconds,

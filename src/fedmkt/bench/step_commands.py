@@ -46,8 +46,8 @@ def step(
     from fedmkt.models.loading import load_model_and_tokenizer
     from fedmkt.models.lora import attach_lora
 
-    lm, tokenizer = load_model_and_tokenizer(model, device=device)
-    lm = attach_lora(lm, r=8, alpha=16, dropout=0.0)
+    base, tokenizer = load_model_and_tokenizer(model, device=device)
+    lm = attach_lora(base, r=8, alpha=16, dropout=0.0)
     result = bench_step(lm, tokenizer, model, batch=batch, seq=seq, top_k=top_k, repeats=repeats)
     table = Table("", "SFT", "SFT + KD", "ratio")
     table.add_row("seconds (median)", f"{result.sft_seconds:.4f}", f"{result.kd_seconds:.4f}",
@@ -117,8 +117,8 @@ def precision(
 
     task = get_task(bench_task_name(model))
     examples = task.load("test")[:n]
-    lm, tokenizer = load_model_and_tokenizer(model, device=device)
-    lm = attach_lora(lm, r=8, alpha=16, dropout=0.0)
+    base, tokenizer = load_model_and_tokenizer(model, device=device)
+    lm = attach_lora(base, r=8, alpha=16, dropout=0.0)
     result = bench_precision(lm, tokenizer, model, task.load("train"), examples, batch=batch, seq=seq,
                              top_k=top_k, repeats=repeats)
     table = Table("", "fp32", "bf16 autocast", "speed-up")

@@ -13,6 +13,7 @@ rounding. Views and in-place results share an input's storage, so they cost noth
 from __future__ import annotations
 
 import weakref
+from functools import partial
 from typing import Any
 
 import torch
@@ -34,7 +35,7 @@ class TensorMemory(TorchDispatchMode):
         self._seen: set[int] = set()
         self._refs: list[weakref.ref] = []
 
-    def _freed(self, key: int, nbytes: int) -> None:
+    def _freed(self, key: int, nbytes: int, _ref: object = None) -> None:
         self._seen.discard(key)
         self.live -= nbytes
 
@@ -50,7 +51,7 @@ class TensorMemory(TorchDispatchMode):
             return
         nbytes = storage.nbytes()
         self._seen.add(key)
-        self._refs.append(weakref.ref(storage, lambda _, key=key, n=nbytes: self._freed(key, n)))
+        self._refs.append(weakref.ref(storage, partial(self._freed, key, nbytes)))
         self.live += nbytes
         self.peak = max(self.peak, self.live)
 

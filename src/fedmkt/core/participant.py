@@ -162,7 +162,7 @@ class Peer:
 
 def _logit_width(model: nn.Module) -> int:
     _, head = decoder_and_head(model)
-    return int(getattr(head, "out_features", 0) or head.weight.shape[0])
+    return int(head.weight.shape[0])
 
 
 class Participant:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from rouge_score import rouge_scorer
@@ -49,7 +50,7 @@ class StopAfterText(StoppingCriteria):
         """``input_ids``: ``(batch, prompt_len + generated)``; returns ``(batch,)`` done flags."""
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)
         done = [any(s in text.lstrip() for s in self.stop) for text in texts]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+        return cast(torch.BoolTensor, torch.tensor(done, dtype=torch.bool, device=input_ids.device))
 
 
 def _generation_config(
@@ -98,7 +99,7 @@ def generate_greedy(
         batch = order[start : start + batch_size]
         ids, mask = pad_batch([encoded[i] for i in batch], left=True)  # (B, Lp)
         ids[mask == 0] = config.pad_token_id
-        generated = model.generate(
+        generated = model.generate(  # type: ignore[operator]  # nn.Module's __getattr__ hides generate()
             input_ids=ids.to(device),
             attention_mask=mask.to(device),
             generation_config=config,

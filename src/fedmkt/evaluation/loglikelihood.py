@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
+from transformers import Cache
 
 from fedmkt.errors import FedMKTError
 from fedmkt.evaluation.encoding import pad_batch
@@ -62,7 +64,7 @@ def _cache_keyword(decoder: nn.Module) -> str:
     return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
 
 
-def _returned_cache(output: object) -> object | None:
+def _returned_cache(output: object) -> Cache | None:
     """The key/value cache a forward returned, under its new name (``cache``) or its old one."""
     cache = getattr(output, "cache", None)
     return cache if cache is not None else getattr(output, "past_key_values", None)
@@ -162,7 +164,7 @@ def cached_prefix_logprobs(
                 raise FedMKTError(
                     f"model {type(model).__name__} returned no key/value cache; score with prefix_cache=False"
                 )
-            cache.reorder_cache(example.to(device))
+            cache.reorder_cache(cast(torch.LongTensor, example.to(device)))
             ctx_len = ctx_mask.sum(-1)[example]  # (R,)
             step = decoder(
                 input_ids=inp.to(device),

@@ -169,8 +169,8 @@ def load_model_and_tokenizer(
     torch_dtype = resolve_dtype(dtype, device)
     dev = _device(device)
     if is_tiny_name(name):
-        model, tokenizer = build_tiny_model(name, seed=seed, dtype=torch_dtype)
-        return model.to(dev).eval(), tokenizer
+        tiny, tiny_tokenizer = build_tiny_model(name, seed=seed, dtype=torch_dtype)
+        return tiny.to(dev).eval(), tiny_tokenizer  # type: ignore[arg-type]  # transformers types .to() oddly
     source = _source(name)  # checks a folder is a model folder before reading its tokenizer
     tokenizer = load_tokenizer(name)
     try:
@@ -183,4 +183,4 @@ def load_model_and_tokenizer(
         raise _hub_error(name, err) from None
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    return model.to(dev).eval(), tokenizer
+    return model.to(dev).eval(), tokenizer  # type: ignore[arg-type]  # transformers types .to() oddly

@@ -9,20 +9,23 @@ head to those rows only.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
+from transformers import PreTrainedModel
 
 
-def _causal_lm(model: nn.Module) -> nn.Module:
+def _causal_lm(model: nn.Module) -> PreTrainedModel:
     """The underlying ``*ForCausalLM`` of a plain or peft-wrapped model."""
     get_base = getattr(model, "get_base_model", None)
-    return get_base() if callable(get_base) else model
+    return cast(PreTrainedModel, get_base() if callable(get_base) else model)
 
 
-def decoder_and_head(model: nn.Module) -> tuple[nn.Module, nn.Module]:
+def decoder_and_head(model: nn.Module) -> tuple[nn.Module, nn.Linear]:
     """The decoder stack (returns final-normed hidden states) and the LM head of ``model``."""
     lm = _causal_lm(model)
-    return lm.get_decoder(), lm.get_output_embeddings()
+    return lm.get_decoder(), cast(nn.Linear, lm.get_output_embeddings())
 
 
 def hidden_states(model: nn.Module, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:

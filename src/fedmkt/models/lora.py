@@ -114,17 +114,24 @@ def attach_lora(
     return wrapped.train(mode)  # the wrapper starts in train mode; keep the base model's mode
 
 
-def save_adapter(model: PeftModel, folder: str | Path) -> Path:
+def as_peft(model: nn.Module) -> PeftModel:
+    """``model`` as the PeftModel it must be to hold an adapter; a one-line error for a bare model."""
+    if not isinstance(model, PeftModel):
+        raise FedMKTError(f"{type(model).__name__} holds no LoRA adapter; expected a peft model (add_lora)")
+    return model
+
+
+def save_adapter(model: nn.Module, folder: str | Path) -> Path:
     """Write ``adapter_config.json`` + ``adapter_model.safetensors`` (peft's format) into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(folder), save_embedding_layers=False)
+    as_peft(model).save_pretrained(str(folder), save_embedding_layers=False)
     return folder
 
 
-def adapter_config_json(model: PeftModel) -> str:
+def adapter_config_json(model: nn.Module) -> str:
     """The adapter's ``adapter_config.json`` text, for writing an adapter of the same shape elsewhere."""
-    config = model.peft_config["default"].to_dict()
+    config = as_peft(model).peft_config["default"].to_dict()
     return json.dumps({k: sorted(v) if isinstance(v, set) else v for k, v in config.items()}, sort_keys=True)
 
 
@@ -165,17 +172,17 @@ def _device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def _state(model: PeftModel) -> dict[str, Tensor]:
+def _state(model: nn.Module) -> dict[str, Tensor]:
     # save_embedding_layers=False: we never resize embeddings, and "auto" looks the base model up on the hub.
-    return get_peft_model_state_dict(model, save_embedding_layers=False)
+    return get_peft_model_state_dict(as_peft(model), save_embedding_layers=False)
 
 
-def get_adapter_state(model: PeftModel) -> dict[str, Tensor]:
+def get_adapter_state(model: nn.Module) -> dict[str, Tensor]:
     """Adapter weights (detached copies), keyed as peft saves them; the unit FedAvg averages."""
     return {k: v.detach().clone() for k, v in _state(model).items()}
 
 
-def set_adapter_state(model: PeftModel, state: dict[str, Tensor]) -> None:
+def set_adapter_state(model: nn.Module, state: dict[str, Tensor]) -> None:
     """Load adapter weights from :func:`get_adapter_state` form; keys and shapes must match exactly."""
     current = _state(model)
     missing = sorted(set(current) - set(state))

@@ -106,10 +106,12 @@ def _difference(
 ) -> RunDifference | None:
     """``row`` against the reference's ``reference_method`` row of the same participant; None if unpairable."""
     base = ref_rows.get((reference_method, row.participant, row.metric))
-    found = (scores.for_row(row), ref_scores.for_row(base)) if base is not None else (None, None)
-    if base is None or None in found:
+    if base is None:
         return None
-    paired = paired_estimate(*found, n_resamples=n_resamples, seed=seed)
+    ours, theirs = scores.for_row(row), ref_scores.for_row(base)
+    if ours is None or theirs is None:
+        return None
+    paired = paired_estimate(ours, theirs, n_resamples=n_resamples, seed=seed)
     if paired is None:
         return None
     return RunDifference(variant, row.method, reference_method, row.participant, row.metric, row.round,

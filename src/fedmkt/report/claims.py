@@ -169,20 +169,22 @@ def compare(
     claim: Claim, method: ResultRow, baseline: ResultRow, scores: ScoreIndex, *, n_resamples: int, seed: int,
 ) -> Comparison:
     """Test ``claim`` on one pair of final-round rows of one participant."""
-    found = scores.for_row(method), scores.for_row(baseline)
-    paired = (paired_estimate(*found, statistic=claim.kind, n_resamples=n_resamples, seed=seed)
-              if None not in found else None)
-    base = dict(claim=claim.id, statement=claim.statement, kind=claim.kind, method=method.method,
-                baseline=baseline.method, participant=method.participant, metric=method.metric,
-                round=method.round, value=method.value, baseline_value=baseline.value)
+    ours, theirs = scores.for_row(method), scores.for_row(baseline)
+    paired = (paired_estimate(ours, theirs, statistic=claim.kind, n_resamples=n_resamples, seed=seed)
+              if ours is not None and theirs is not None else None)
     if paired is None:
         nan = float("nan")
-        return Comparison(**base, n=0, estimate=nan, ci_low=nan, ci_high=nan, verdict=NO_SCORES)
-    null = RATIO_TARGET if claim.kind == "ratio" else 0.0
-    bounds = [paired.estimate, paired.low, paired.high]
-    outcome = verdict(*bounds, null) if np.isfinite(bounds).all() else NOT_SIGNIFICANT
-    return Comparison(**base, n=paired.n, estimate=paired.estimate, ci_low=paired.low, ci_high=paired.high,
-                      verdict=outcome, same=paired.same)
+        paired, outcome = PairedEstimate(0, nan, nan, nan, 0), NO_SCORES
+    elif np.isfinite([paired.estimate, paired.low, paired.high]).all():
+        null = RATIO_TARGET if claim.kind == "ratio" else 0.0
+        outcome = verdict(paired.estimate, paired.low, paired.high, null)
+    else:
+        outcome = NOT_SIGNIFICANT
+    return Comparison(claim=claim.id, statement=claim.statement, kind=claim.kind, method=method.method,
+                      baseline=baseline.method, participant=method.participant, metric=method.metric,
+                      round=method.round, value=method.value, baseline_value=baseline.value, n=paired.n,
+                      estimate=paired.estimate, ci_low=paired.low, ci_high=paired.high, verdict=outcome,
+                      same=paired.same)
 
 
 def check_claims(

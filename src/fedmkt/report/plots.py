@@ -57,7 +57,7 @@ def plot_rounds(rows: list[ResultRow], metric: str, path: Path) -> Path | None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for key in sorted({(r.method, r.participant) for r in picked}):
-        series = sorted((r for r in picked if (r.method, r.participant) == key), key=lambda r: r.round)
+        series = sorted((r for r in picked if (r.method, r.participant) == key), key=lambda r: r.round or 0)
         ax.plot([r.round for r in series], [r.value for r in series], marker="o", label=f"{key[0]} / {key[1]}")
     zero_shot = {(r.method, r.model): r.value for r in rows if r.metric == metric and r.method in ("LLM-ZS", "SLM-ZS")}
     for (method, model), value in sorted(zero_shot.items()):

@@ -48,8 +48,8 @@ def render_table(rows: list[ResultRow], role: str, metric: str) -> str:
     cells: dict[str, dict[str, str]] = defaultdict(dict)
     for r in picked:
         cells[r.method][r.participant] = format_cell(r)
-    rows = [(method, *(cells[method].get(p, "-") for p in columns)) for method in sorted(cells, key=_method_rank)]
-    return markdown_table(["Method", *columns.values()], rows, "l" + "r" * len(columns))
+    lines = [(method, *(cells[method].get(p, "-") for p in columns)) for method in sorted(cells, key=_method_rank)]
+    return markdown_table(["Method", *columns.values()], lines, "l" + "r" * len(columns))
 
 
 def render_report(rows: list[ResultRow], title: str, notes: list[str] | None = None) -> str:

@@ -39,13 +39,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from peft import PeftModel
 from safetensors.torch import save
 from torch import nn
 
 from fedmkt.errors import FedMKTError
 from fedmkt.io import atomic_write_bytes, atomic_write_text, fsync_file, writing
-from fedmkt.models.lora import get_adapter_state
+from fedmkt.models.lora import as_peft, get_adapter_state
 from fedmkt.report.results import ResultRow
 from fedmkt.runners.journal import current_watermark
 
@@ -120,7 +119,7 @@ def restore_rng(state: dict) -> None:
         torch.cuda.set_rng_state_all([decode(s) for s in state["cuda"]])
 
 
-def _save_adapter(model: PeftModel, folder: Path) -> None:
+def _save_adapter(model: nn.Module, folder: Path) -> None:
     """The adapter in peft's format (``adapter_config.json`` + ``adapter_model.safetensors``), fsynced.
 
     ``save_adapter`` would also render a model card (most of its 60 ms); a checkpoint needs none.
@@ -128,7 +127,8 @@ def _save_adapter(model: PeftModel, folder: Path) -> None:
     with writing(folder):
         shutil.rmtree(folder, ignore_errors=True)  # a leftover of this step's killed attempt
         folder.mkdir(parents=True)
-        model.peft_config[model.active_adapter].save_pretrained(str(folder))
+        peft = as_peft(model)
+        peft.peft_config[peft.active_adapter].save_pretrained(str(folder))
         fsync_file(folder / "adapter_config.json")
     atomic_write_bytes(folder / "adapter_model.safetensors", save(get_adapter_state(model), metadata={"format": "pt"}))
 

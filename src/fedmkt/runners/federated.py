@@ -124,15 +124,16 @@ class FederatedPhase:
                             frozen=v.frozen_server)
             if log_sizes:
                 self._log_sizes(cfg.server, model)
-        clients: list[Client] = []
+        clients: list[Client | PrivateOnlyClient] = []
         for spec, private in zip(cfg.clients, self.ctx.split.private, strict=True):
             model, tokenizer = with_lora(self.ctx, spec)
-            info = server.info if server is not None else None
-            client = Client(spec.name, model, tokenizer, private, public, info, max_length=spec.train.max_length) \
-                if info is not None else PrivateOnlyClient(spec.name, model, tokenizer, private, spec.train.max_length)
-            clients.append(client)
-            if server is not None:
+            if server is None:
+                clients.append(PrivateOnlyClient(spec.name, model, tokenizer, private, spec.train.max_length))
+            else:
+                client = Client(spec.name, model, tokenizer, private, public, server.info,
+                                max_length=spec.train.max_length)
                 server.register_client(client.info)
+                clients.append(client)
             if log_sizes:
                 self._log_sizes(spec, model)
         return server, clients
@@ -197,9 +198,9 @@ class FederatedPhase:
         steps.append(("round_end", partial(self._round_end, round_, server, clients)))
         if should_score(round_, self.cfg.fedmkt.rounds, self.cfg.fedmkt.eval_every):
             if v.llm_method and server is not None:
-                steps.append(("score/server", partial(self._score_server, round_, server)))
+                steps.append(("score/server", partial(self._score_server, round_, server, v.llm_method)))
             if v.slm_method:
-                steps += [(f"score/{c.name}", partial(self._score_client, round_, i, clients))
+                steps += [(f"score/{c.name}", partial(self._score_client, round_, i, clients, v.slm_method))
                           for i, c in enumerate(clients)]
         return steps
 
@@ -305,21 +306,21 @@ class FederatedPhase:
             with writing(folder / client.name):
                 save_adapter(client.model, folder / client.name)
 
-    def _score_server(self, round_: int, server: Server) -> Changed:
-        self.state.rows += score(self.ctx, self.cfg.server, "llm", self.variant.llm_method, server.model,
+    def _score_server(self, round_: int, server: Server, method: str) -> Changed:
+        self.state.rows += score(self.ctx, self.cfg.server, "llm", method, server.model,
                                  server.participant.tokenizer, round_=round_)
         return {}
 
-    def _score_client(self, round_: int, index: int, clients: list) -> Changed:
+    def _score_client(self, round_: int, index: int, clients: list, method: str) -> Changed:
         """Score one client; under FedAvg every client holds the same adapter, so the first one's rows serve."""
-        v, client = self.variant, clients[index]
+        client = clients[index]
         spec = self._spec(client.name)
-        if v.fedavg and index > 0:
+        if self.variant.fedavg and index > 0:
             first = clients[0].name
             self.state.rows += [replace(r, participant=spec.name) for r in self.state.rows
-                                if r.round == round_ and r.method == v.slm_method and r.participant == first]
+                                if r.round == round_ and r.method == method and r.participant == first]
             return {}
-        self.state.rows += score(self.ctx, spec, "slm", v.slm_method, client.model, client.participant.tokenizer,
+        self.state.rows += score(self.ctx, spec, "slm", method, client.model, client.participant.tokenizer,
                                  round_=round_)
         return {}
 

@@ -82,6 +82,8 @@ def read_phase(run_dir: Path, phase_id: str) -> list[ResultRow] | None:
         return None
     record = _read_json(path)
     rows = record["rows"] if isinstance(record, dict) else record  # a bare list: run folders before watermarks
+    if not isinstance(rows, list):
+        raise FedMKTError(f"{path}: expected a list of result rows; delete it to redo that phase")
     return [ResultRow.from_dict(d) for d in rows]
 
 

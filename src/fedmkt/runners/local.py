@@ -159,7 +159,7 @@ def _run_experiment(
     fetch_needed_assets(config, show_progress)
     # every tokenizer loads here, so a broken one or a top_k wider than a vocabulary fails in seconds
     check_models_fit(config.fedmkt.top_k, [p.model for p in [config.server, *config.clients]],
-                     exchanges_distributions=any(v.exchange for v in variants_for(config.methods)))
+                     exchanges_distributions=any(v.exchange for v in variants_for(config.method_names)))
     split = build_split(config)
     log.write("data_split", public=len(split.public), private=[len(p) for p in split.private], eval=len(split.eval))
     journal.mark_start(run_dir)

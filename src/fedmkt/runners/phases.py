@@ -24,13 +24,13 @@ class Phase:
 
 def plan_phases(config: ExperimentConfig) -> list[Phase]:
     phases: list[Phase] = []
-    if "LLM-ZS" in config.methods:
+    if "LLM-ZS" in config.method_names:
         phases.append(Phase("LLM-ZS", llm_zero_shot))
-    if "SLM-ZS" in config.methods:
+    if "SLM-ZS" in config.method_names:
         phases.append(Phase("SLM-ZS", slm_zero_shot))
-    if "Standalone" in config.methods:
+    if "Standalone" in config.method_names:
         phases += [Phase(f"Standalone/{c.name}", partial(standalone, client=c)) for c in config.clients]
-    if "Centralized-LLM" in config.methods:
+    if "Centralized-LLM" in config.method_names:
         phases.append(Phase("Centralized-LLM", centralized_llm))
-    phases += [Phase(v.phase, partial(federated_phase, variant=v)) for v in variants_for(config.methods)]
+    phases += [Phase(v.phase, partial(federated_phase, variant=v)) for v in variants_for(config.method_names)]
     return phases

@@ -54,7 +54,10 @@ class ProgressBoard:
 
         def update(advance: int = 1, **fields: Any) -> None:
             info = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in fields.items())
-            self._progress.update(task_id, advance=advance, **({"info": info} if fields else {}))
+            if fields:
+                self._progress.update(task_id, advance=advance, info=info)
+            else:
+                self._progress.update(task_id, advance=advance)
 
         try:
             yield update

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -94,6 +94,7 @@ class ProgressCallback(Protocol):
     def finish(self) -> None: ...
 
 
+@runtime_checkable
 class EpochBatches(Protocol):
     """Batches that may change per epoch (e.g. :class:`~fedmkt.training.batching.BucketedBatches`)."""
 
@@ -111,8 +112,7 @@ def answer_token_count(batch: Batch) -> int:
 
 
 def _epoch_iter(batches: EpochBatches | Sequence[Batch], epoch: int) -> Iterable[Batch]:
-    epoch_fn = getattr(batches, "epoch", None)
-    return epoch_fn(epoch) if callable(epoch_fn) else batches
+    return batches.epoch(epoch) if isinstance(batches, EpochBatches) else batches
 
 
 def _windows(batches: Iterable[Batch], size: int) -> Iterator[list[Batch]]:
@@ -187,14 +187,15 @@ def train(
     return stats
 
 
-def _step(model: nn.Module, window: list[Batch], loss_fn: LossFn, params: list[Tensor],
+def _step(model: nn.Module, window: list[Batch], loss_fn: LossFn, params: Sequence[Tensor],
           optimizer: torch.optim.Optimizer, args: TrainArgs, stats: TrainStats, device: torch.device) -> dict:
     """One optimizer step over the micro-batches in ``window``; updates ``stats`` in place."""
     start = time.perf_counter()
     counts = [answer_token_count(b) for b in window]
     denominator = max(sum(counts), 1)
     optimizer.zero_grad(set_to_none=True)
-    loss_sum, metric_sums, tokens = 0.0, {}, 0
+    loss_sum, tokens = 0.0, 0
+    metric_sums: dict[str, float] = {}
     for micro, (batch, count) in enumerate(zip(window, counts, strict=True)):
         batch = _to(batch, device)
         loss, metrics = loss_fn(model, batch)

@@ -124,8 +124,9 @@ def _offset_maps(source_text: bytes, target_text: bytes) -> tuple[np.ndarray, np
     end_map = np.full(len(source_text) + 1, -1, dtype=np.int64)
     end_map[0] = 0
     ops = Indel.opcodes(source_text.decode("latin-1"), target_text.decode("latin-1"))
-    for tag, a1, a2, b1, _ in ops:
-        if tag == "equal":
+    for op in ops:
+        if op.tag == "equal":
+            a1, a2, b1 = op.src_start, op.src_end, op.dest_start
             start_map[a1:a2] = np.arange(b1, b1 + a2 - a1)
             end_map[a1 + 1 : a2 + 1] = np.arange(b1 + 1, b1 + 1 + a2 - a1)
     return start_map, end_map

@@ -93,10 +93,11 @@ class VocabMap:
 
     def token_dict(self, source: TokenSurfaces, target: TokenSurfaces) -> dict[str, str]:
         """``{source token: target token}`` with the raw vocabulary strings, for inspection."""
-        pairs = {}
+        pairs: dict[str, str] = {}
         for src, tgt in enumerate(self.target_ids.tolist()):
-            if tgt >= 0 and source.tokens[src] is not None:
-                pairs[source.tokens[src]] = target.tokens[tgt] or ""
+            token = source.tokens[src]
+            if tgt >= 0 and token is not None:
+                pairs[token] = target.tokens[tgt] or ""
         return pairs
 
 

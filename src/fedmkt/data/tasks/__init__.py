@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from fedmkt.data.tasks.base import Task
@@ -34,7 +35,7 @@ __all__ = ["Task", "get_task", "list_tasks", "task_names"]
 
 def _factories() -> dict[str, Callable[[], Task]]:
     factories: dict[str, Callable[[], Task]] = {
-        name: (lambda name=name: olmo_mc_task(name)) for name in OLMO_MC_TASKS
+        name: partial(olmo_mc_task, name) for name in OLMO_MC_TASKS
     }
     factories.update(
         rte=rte_task,

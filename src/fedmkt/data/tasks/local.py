@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ def split_files(path: Path) -> dict[str, Path]:
     raise FedMKTError(f"dataset not found: {path} (expected a .jsonl file or a folder holding train.jsonl)")
 
 
-def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_records(path: Path) -> Generator[tuple[int, dict[str, Any]], None, None]:
     """``(line number, object)`` for every non-blank line of a JSON-lines file, read lazily.
 
     Raises one-line errors for bytes that are not UTF-8, lines that are not JSON objects and a

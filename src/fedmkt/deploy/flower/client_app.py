@@ -37,6 +37,9 @@ from fedmkt.deploy.flower.codec import (
     adapter_to_record,
     json_record,
     payload_to_records,
+    record_bool,
+    record_int,
+    record_str,
     record_to_adapter,
     records_to_payload,
 )
@@ -60,9 +63,8 @@ def job_of(message: Message) -> tuple[ExperimentConfig, ConfigRecord]:
 def session_of(message: Message, context: Context) -> tuple[NodeSession, ConfigRecord]:
     """The node's session for this message's job, in the run's state folder, and the job."""
     config, job = job_of(message)
-    resume_from = job.get("resume-from")
-    return NodeSession(config, context, str(job.get("run-key", context.run_id)),
-                       None if resume_from is None else int(resume_from)), job
+    resume_from = record_int(job, "resume-from") if "resume-from" in job else None
+    return NodeSession(config, context, record_str(job, "run-key", str(context.run_id)), resume_from), job
 
 
 def _reply(message: Message, session: NodeSession, **records) -> Message:
@@ -91,8 +93,8 @@ def upload(message: Message, context: Context) -> Message:
     """Steps 1-2: private SFT (every round, or round 1 only), then the public distributions."""
     session, job = session_of(message, context)
     config = session.config
-    round_, fm = int(job["round"]), config.fedmkt
-    client = session.client(config.server.model, int(job["server-vocab"]))
+    round_, fm = record_int(job, "round"), config.fedmkt
+    client = session.client(config.server.model, record_int(job, "server-vocab"))
     reports = {}
     if trains_private(fm, round_):
         reports["train_private"] = client.train_private(round_args(session.spec, config.seed, round_)).to_dict()
@@ -100,7 +102,7 @@ def upload(message: Message, context: Context) -> Message:
     reports["client_message"] = report.to_dict()
     session.save_adapter()
     session.save_own(round_, client.own_nll)
-    if not bool(job.get("send-topk", True)):  # LLM2SLM: a frozen LLM learns nothing from the distributions
+    if not record_bool(job, "send-topk", True):  # LLM2SLM: a frozen LLM learns nothing from the distributions
         return _reply(message, session, reports=json_record(**reports))
     arrays, header = payload_to_records(data)
     return _reply(message, session, topk=arrays, header=header, reports=json_record(**reports))
@@ -111,20 +113,21 @@ def distill(message: Message, context: Context) -> Message:
     """Steps 7-8: the LLM's message, DualMinCE choice and alignment, then SFT+KD on the public set."""
     session, job = session_of(message, context)
     config = session.config
-    round_, fm = int(job["round"]), config.fedmkt
-    client = session.client(config.server.model, int(job["server-vocab"]))
+    round_, fm = record_int(job, "round"), config.fedmkt
+    client = session.client(config.server.model, record_int(job, "server-vocab"))
     session.restore_own(client, round_)
     data = records_to_payload(message.content.array_records.get("topk"), message.content.config_records.get("header"))
     try:
         aligned = client.receive_llm(data, round=round_, top_k=fm.top_k, unmatched_weight=fm.unmatched_weight)
     except MessageRejected as rejected:  # as in-process: no KD this round, the privately trained adapter stays
         refused = ReceiveReport.refusal(client.name, round_, "server", rejected.reason, len(data))
-        records = {"reports": json_record(client_receive=refused.to_dict())}
+        records: dict[str, ArrayRecord | ConfigRecord] = {
+            "reports": json_record(client_receive=refused.to_dict())}
     else:
         trained = client.train_public(round_args(session.spec, config.seed, round_), fm.kd_weight, fm.temperature)
         session.save_adapter()
         records = {"reports": json_record(client_align=aligned.to_dict(), client_train=trained.to_dict())}
-    if bool(job.get("fedavg", False)):
+    if record_bool(job, "fedavg", False):
         records.update(_adapter_records(session))
     else:  # the client's last message of the round
         session.end_round(round_)
@@ -136,7 +139,7 @@ def fedavg(message: Message, context: Context) -> Message:
     """Load and keep the averaged adapter the server sends."""
     session, job = session_of(message, context)
     session.set_adapter(record_to_adapter(message.content.array_records.get("adapter")))
-    session.end_round(int(job["round"]))
+    session.end_round(record_int(job, "round"))
     return _reply(message, session, **_scores(session, job))
 
 
@@ -145,7 +148,7 @@ def private(message: Message, context: Context) -> Message:
     """Plain FedAvg's step: private SFT (every round, or round 1 only), the adapter up for averaging."""
     session, job = session_of(message, context)
     config, spec = session.config, session.spec
-    round_ = int(job["round"])
+    round_ = record_int(job, "round")
     reports = {}
     if trains_private(config.fedmkt, round_):
         model, tokenizer = session.model_and_tokenizer
@@ -163,11 +166,11 @@ def _adapter_records(session: NodeSession) -> dict[str, ArrayRecord | ConfigReco
 
 def _scores(session: NodeSession, job: ConfigRecord) -> dict[str, ConfigRecord]:
     """The model scored on the eval set when the job names a method (the round's last step)."""
-    method = str(job.get("score-method", ""))
+    method = record_str(job, "score-method", "")
     if not method:
         return {}
     model, tokenizer = session.model_and_tokenizer
     start = time.perf_counter()
-    rows = score(session.ctx, session.spec, "slm", method, model, tokenizer, round_=int(job["round"]))
+    rows = score(session.ctx, session.spec, "slm", method, model, tokenizer, round_=record_int(job, "round"))
     session.timings["score"] = time.perf_counter() - start
     return {"rows": json_record(rows=[asdict(r) for r in rows])}

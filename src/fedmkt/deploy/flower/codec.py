@@ -112,11 +112,35 @@ def json_record(**values: object) -> ConfigRecord:
     return ConfigRecord({key: json.dumps(value, default=str) for key, value in values.items()})
 
 
+def record_int(record: ConfigRecord, key: str, default: int | None = None) -> int:
+    """An integer field of a config record; raises :class:`RecordError` when absent or not an integer."""
+    value = record.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise RecordError(f"record field {key!r} is {value!r}; expected an integer")
+    return value
+
+
+def record_str(record: ConfigRecord, key: str, default: str | None = None) -> str:
+    """A string field of a config record; raises :class:`RecordError` when absent or not a string."""
+    value = record.get(key, default)
+    if not isinstance(value, str):
+        raise RecordError(f"record field {key!r} is {value!r}; expected a string")
+    return value
+
+
+def record_bool(record: ConfigRecord, key: str, default: bool) -> bool:
+    """A boolean field of a config record (``default`` when absent); raises :class:`RecordError` otherwise."""
+    value = record.get(key, default)
+    if not isinstance(value, bool):
+        raise RecordError(f"record field {key!r} is {value!r}; expected true or false")
+    return value
+
+
 def read_json(record: object, key: str) -> object:
     """One value of a :func:`json_record`; raises :class:`RecordError` when absent or not JSON."""
     if not isinstance(record, ConfigRecord) or not isinstance(record.get(key), str):
         raise RecordError(f"reply lacks {key!r}")
     try:
-        return json.loads(record[key])
+        return json.loads(record_str(record, key))
     except json.JSONDecodeError:
         raise RecordError(f"reply field {key!r} is not JSON") from None

@@ -80,6 +80,13 @@ class FlowerFederation:
         self.sizes: dict[str, int] = {}  # client name -> private examples (FedAvg weight)
         self.server: Server | None = None  # built by run()
 
+    @property
+    def llm(self) -> Server:
+        """The server's LLM; only the methods that have one (all but plain FedAvg) reach for it."""
+        if self.server is None:
+            raise FedMKTError(f"{self.variant.phase} has no server LLM")
+        return self.server
+
     def _require(self, names, round_: int, step: str) -> None:
         if len(names) < self.settings.min_clients:
             self.runlog.write("run_abort", round=round_, step=step, clients=sorted(names),
@@ -111,11 +118,11 @@ class FlowerFederation:
 
     def _restore_server(self) -> None:
         if self.state.round and self._trains_server:
-            load_adapter(self.server.model, self._server_adapter(self.state.round))
+            load_adapter(self.llm.model, self._server_adapter(self.state.round))
         self.runlog.write("run_resume", round=self.state.round, run_key=self.state.run_key)
 
     def _server_adapter(self, round_: int) -> Path:
-        return self.settings.out / "adapters" / self.variant.phase / f"round-{round_}" / self.server.name
+        return self.settings.out / "adapters" / self.variant.phase / f"round-{round_}" / self.llm.name
 
     def _commit(self, round_: int, rows: list[ResultRow]) -> None:
         """Record ``round_`` as finished (after its adapter and logs are on disk)."""
@@ -148,7 +155,7 @@ class FlowerFederation:
             else:
                 finished = self._round(round_, score_method, first_job)
             if self._trains_server:
-                fsync_tree(save_adapter(self.server.model, self._server_adapter(round_)))
+                fsync_tree(save_adapter(self.llm.model, self._server_adapter(round_)))
             self.runlog.write("round_end", round=round_, seconds=time.perf_counter() - begun, clients=sorted(finished))
             if scoring:
                 rows += self._score(round_, finished)
@@ -205,8 +212,7 @@ class FlowerFederation:
 
     def _round(self, round_: int, score_method: str | None, first_job: dict) -> dict[str, Message]:
         """One round; the last reply of each client that finished it (with its scores when asked)."""
-        fm, server = self.config.fedmkt, self.server
-        assert server is not None
+        fm, server = self.config.fedmkt, self.llm
         replies = self._ask_online("train.upload", "upload", round_,
                                    self._job(round_, **{"send-topk": not server.frozen}, **first_job))
         self.runlog.replies(replies, round_, ("train_private", "client_message"))
@@ -232,7 +238,7 @@ class FlowerFederation:
 
     def _receive_and_train(self, round_: int, replies: dict[str, Message]) -> list[str]:
         """Steps 3-4: the uploads checked and aligned, the LLM's SFT+KD; the clients whose upload was accepted."""
-        cfg, fm, server = self.config, self.config.fedmkt, self.server
+        cfg, fm, server = self.config, self.config.fedmkt, self.llm
         uploads = parse_replies(replies, lambda _, c: records_to_payload(c.array_records.get("topk"),
                                                                          c.config_records.get("header")),
                                 self.runlog.excluder("upload", round_), "train.upload")
@@ -296,8 +302,8 @@ class FlowerFederation:
         v, cfg = self.variant, self.config
         rows: list[ResultRow] = []
         if v.llm_method:
-            rows += score(self.ctx, cfg.server, "llm", v.llm_method, self.server.model,
-                          self.server.participant.tokenizer, round_=round_)
+            rows += score(self.ctx, cfg.server, "llm", v.llm_method, self.llm.model,
+                          self.llm.participant.tokenizer, round_=round_)
         if v.slm_method:
             scored = parse_replies(finished, rows_of, self.runlog.excluder("score", round_), "score")
             for name in self.nodes:  # the experiment's client order, as the in-process runner writes rows

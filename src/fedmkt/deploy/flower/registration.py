@@ -16,6 +16,7 @@ from flwr.app import Message
 from flwr.serverapp import Grid
 
 from fedmkt.config import ExperimentConfig
+from fedmkt.deploy.flower.codec import RecordError, record_int, record_str
 from fedmkt.deploy.flower.exchange import Exclude
 
 
@@ -52,9 +53,12 @@ def match_clients(
     for key, reply in replies.items():
         info = reply.content.config_records.get("info")
         try:
-            node = NodeInfo(probe[key], str(info["name"]), str(info["model"]), int(info["vocab_size"]),
-                            int(info["n_private"]), int(info["lora_bytes"]), int(info["full_bytes"]))
-        except (KeyError, TypeError, ValueError):
+            if info is None:
+                raise RecordError("no info record")
+            node = NodeInfo(probe[key], record_str(info, "name"), record_str(info, "model"),
+                            record_int(info, "vocab_size"), record_int(info, "n_private"),
+                            record_int(info, "lora_bytes"), record_int(info, "full_bytes"))
+        except (KeyError, RecordError):
             exclude(key, "query.info: the reply lacks the client's name, model or sizes")
             continue
         if node.name not in specs or node.model != specs[node.name].model:

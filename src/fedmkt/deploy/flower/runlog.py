@@ -47,7 +47,7 @@ class RunLog:
         for name, reply in replies.items():
             timing = reply.content.metric_records.get("timing")
             self.write("node_timing", round=round_, client=name,
-                       **({k: float(v) for k, v in timing.items()} if timing else {}))
+                       **({k: float(v) for k, v in timing.items() if isinstance(v, int | float)} if timing else {}))
             reports = reply.content.config_records.get("reports")
             for key in keys:
                 if reports is not None and key in reports:
@@ -59,8 +59,11 @@ class RunLog:
 
 def rows_of(name: str, content: RecordDict) -> list[ResultRow]:
     """The score rows in a client's reply; they must all be about that client."""
+    found = read_json(content.config_records.get("rows"), "rows")
+    if not isinstance(found, list):
+        raise FedMKTError("score rows are not a list of result rows")
     try:
-        rows = [ResultRow.from_dict(d) for d in read_json(content.config_records.get("rows"), "rows")]
+        rows = [ResultRow.from_dict(d) for d in found]
     except (TypeError, AttributeError) as err:
         raise FedMKTError(f"score rows are not result rows ({err})") from None
     if any(r.participant != name for r in rows):

@@ -63,7 +63,7 @@ class Settings:
         method = str(merged["method"])
         if method not in METHODS:
             raise FedMKTError(f"run config 'method': {method!r}, expected one of {', '.join(METHODS)}")
-        numbers = {}
+        numbers: dict[str, float] = {}
         for key, kind, low in (("min-clients", int, 1), ("timeout", float, 1e-3), ("wait-nodes", float, 0.0)):
             value = merged[key]
             if isinstance(value, bool) or not isinstance(value, int | float) or value < low \
@@ -77,12 +77,12 @@ class Settings:
             raise FedMKTError("run config 'resume': needs 'out', the folder of the run to continue")
         out = Path(str(merged["out"])).expanduser() if merged["out"] else Path("runs") / f"flower-{run_id}"
         return cls(str(merged["experiment"]), str(merged["experiment-name"]), method, out.resolve(),
-                   numbers["min-clients"], numbers["timeout"], numbers["wait-nodes"], resume)
+                   int(numbers["min-clients"]), numbers["timeout"], numbers["wait-nodes"], resume)
 
 
 def pick_variant(config: ExperimentConfig, method: str) -> Variant:
     """The in-process runner's variant for ``method`` (its row names follow the experiment's methods)."""
-    variants = {v.phase: v for v in variants_for(config.methods or [])}
+    variants = {v.phase: v for v in variants_for(config.method_names)}
     if method not in variants:
         raise FedMKTError(f"run config 'method': {method!r} needs the experiment {config.name!r} to list "
                           f"{ROWS[method]} among its methods")
