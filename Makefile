@@ -30,6 +30,7 @@ test-fast: install
 
 lint: install
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info
