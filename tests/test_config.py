@@ -58,6 +58,13 @@ def test_shipped_configs_validate_and_open_with_their_command(path):
     assert path.read_text().startswith("# fedmkt "), "each config's first line is the command that runs it"
 
 
+def test_readme_config_example_is_the_shipped_example_and_yaml_off_means_off():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    shipped = (REPO / "configs" / "example.yaml").read_text(encoding="utf-8")
+    assert f"```yaml\n{shipped}```" in readme
+    assert load_config(REPO / "configs" / "example.yaml").runtime.autocast == "off"  # YAML's bare off is false
+
+
 def test_participants_get_default_names():
     config = parse_config({**MINIMAL, "clients": [{"model": "a"}, {"model": "b"}]}, "x.yaml")
     assert [c.name for c in config.clients] == ["client-1", "client-2"]
@@ -76,6 +83,7 @@ def test_participants_get_default_names():
         ({"clients": []}, "'clients'"),
         ({"server": None}, "'server'"),
         ({"clients": [{"model": "a", "name": "server"}]}, "participant names must be unique"),
+        ({"runtime": {"autocast": True}}, "'runtime.autocast': YAML reads on/yes/true as true; write bfloat16 or auto"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_field(patch, expected):

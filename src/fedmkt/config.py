@@ -135,6 +135,16 @@ class RuntimeConfig(_Strict):
         "off", description="Mixed precision: bf16 matmuls, fp32 weights and losses (auto: where the hardware has bf16)."
     )
 
+    @field_validator("autocast", mode="before")
+    @classmethod
+    def _yaml_off_is_false(cls, v: object) -> object:
+        """YAML 1.1 reads a bare ``off`` (or ``no``, ``false``) as false: that is ``off``."""
+        if v is False:
+            return "off"
+        if v is True:
+            raise ValueError("YAML reads on/yes/true as true; write bfloat16 or auto")
+        return v
+
 
 class ExperimentConfig(_Strict):
     """A whole experiment."""
