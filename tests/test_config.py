@@ -84,6 +84,7 @@ def test_participants_get_default_names():
         ({"server": None}, "'server'"),
         ({"clients": [{"model": "a", "name": "server"}]}, "participant names must be unique"),
         ({"runtime": {"autocast": True}}, "'runtime.autocast': YAML reads on/yes/true as true; write bfloat16 or auto"),
+        ({"data": {"partition": False}}, "quote the value (got False)"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_field(patch, expected):

@@ -240,7 +240,10 @@ def _describe(error: ErrorDetails) -> str:
     msg = error["msg"].removeprefix("Value error, ")
     if not error["loc"]:  # a check across fields: the message names them
         return msg
-    return f"'{loc}': {msg} (got {error.get('input')!r})"
+    got = error.get("input")
+    if isinstance(got, bool) and error["type"] in ("literal_error", "string_type"):
+        msg += "; YAML reads a bare yes/no/on/off as true/false, so quote the value"
+    return f"'{loc}': {msg} (got {got!r})"
 
 
 def _did_you_mean(error: ErrorDetails, model: type[BaseModel]) -> str:
