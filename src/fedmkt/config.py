@@ -123,6 +123,10 @@ class EvalConfig(_Strict):
     split: Literal["eval", "dev"] = Field(
         "eval", description="Score on the eval set, or on the dev slice (data.dev_size) when tuning hyperparameters."
     )
+    pmi_premise: str | None = Field(
+        "Answer:", description="Multiple choice: the answer cue alone, for acc_pmi (domain-conditional PMI); "
+        "null skips it.",
+    )
 
 
 class RuntimeConfig(_Strict):

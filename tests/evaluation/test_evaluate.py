@@ -34,6 +34,10 @@ def test_multiple_choice_result(trained, tokenizer):
     assert result.ci_low <= result.value <= result.ci_high
     assert result.extra["acc_norm"] == pytest.approx(500.0 / 7)
     assert result.extra["acc_norm_ci_low"] <= result.extra["acc_norm"] <= result.extra["acc_norm_ci_high"]
+    assert "acc_pmi" not in result.extra  # only with a premise
+    with_pmi = evaluate(trained, tokenizer, examples, batch_size=3, pmi_premise="Answer:")
+    assert with_pmi.scores == result.scores and with_pmi.extra["acc_norm"] == result.extra["acc_norm"]
+    assert with_pmi.extra["acc_pmi_ci_low"] <= with_pmi.extra["acc_pmi"] <= with_pmi.extra["acc_pmi_ci_high"]
     assert result.predictions == [ex.choices[g] for ex, (_, _, g) in zip(examples, QUESTIONS, strict=True)]
     assert result.uids == [ex.uid for ex in examples]
     same = evaluate(trained, tokenizer, examples, batch_size=1, prefix_cache=False)

@@ -75,7 +75,7 @@ def evaluate_eval_set(ctx: RunContext, phase: str, model, tokenizer) -> EvalResu
         result = evaluate(
             model, tokenizer, examples, batch_size=ctx.config.eval.batch_size,
             max_new_tokens=ctx.config.eval.max_new_tokens, seed=ctx.config.seed,
-            n_bootstrap=ctx.config.eval.bootstrap, progress=update,
+            n_bootstrap=ctx.config.eval.bootstrap, progress=update, pmi_premise=ctx.config.eval.pmi_premise,
         )
     ctx.log.write("eval", phase=phase, metric=result.metric, value=result.value, n=result.n,
                   seconds=round(time.perf_counter() - start, 3), **result.extra)
@@ -86,7 +86,7 @@ def record_scores(
     ctx: RunContext, participant: ParticipantConfig, role: str, method: str, result: EvalResult,
     round_: int | None = None,
 ) -> list[ResultRow]:
-    """The result rows of one scoring: the main metric, plus acc_norm for multiple choice.
+    """The result rows of one scoring: the main metric, plus acc_norm (and acc_pmi) for multiple choice.
 
     The main metric's per-example scores go to ``scores/`` in the run folder (``report.scores``),
     for the paired tests of ``fedmkt report``; a step redone on resume overwrites its file.
@@ -100,9 +100,8 @@ def record_scores(
                          n=result.n, ci_low=ci_low, ci_high=ci_high, round=round_)
 
     rows = [row(result.metric, result.value, result.ci_low, result.ci_high)]
-    if "acc_norm" in result.extra:
-        e = result.extra
-        rows.append(row("acc_norm", e["acc_norm"], e["acc_norm_ci_low"], e["acc_norm_ci_high"]))
+    e = result.extra
+    rows += [row(m, e[m], e[f"{m}_ci_low"], e[f"{m}_ci_high"]) for m in ("acc_norm", "acc_pmi") if m in e]
     return rows
 
 

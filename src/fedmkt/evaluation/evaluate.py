@@ -1,6 +1,7 @@
 """One entry point: score a model on a list of examples, with n and a bootstrap 95% interval.
 
-Multiple-choice examples get ``acc`` (``extra`` holds ``acc_norm`` and its interval);
+Multiple-choice examples get ``acc`` (``extra`` holds ``acc_norm``, ``acc_pmi`` when a premise is
+given, and their intervals);
 generation examples get Rouge-L. Scores are percentages (0-100). The model is put in eval
 mode for the call and restored afterwards. Progress is reported through a plain callback so
 this module stays free of any UI library.
@@ -32,7 +33,8 @@ class EvalResult:
         value: mean of ``scores``, in percent.
         n: number of examples scored.
         ci_low, ci_high: percentile bootstrap 95% interval of ``value``.
-        extra: for multiple choice ``acc_norm``, ``acc_norm_ci_low``, ``acc_norm_ci_high``.
+        extra: for multiple choice ``acc_norm``, ``acc_norm_ci_low``, ``acc_norm_ci_high``, and the same
+            three for ``acc_pmi`` when scored with a premise.
         scores: per-example scores of ``metric`` (0 or 100 for acc; 0-100 for Rouge-L).
         predictions: per example, the generated text or the picked choice (by raw sum).
         uids: per example, ``Example.uid``, aligned with ``scores``.
@@ -67,6 +69,7 @@ def evaluate(
     n_bootstrap: int = 1000,
     progress: Progress | None = None,
     max_length: int | None = None,
+    pmi_premise: str | None = None,
 ) -> EvalResult:
     """Score ``model`` on ``examples`` (all multiple choice, or all generation).
 
@@ -79,6 +82,7 @@ def evaluate(
         progress: called with the number of examples finished, after each batch.
         max_length: positions the model can attend to (default: its config's
             ``max_position_embeddings``); longer prompts are cut from the left, keeping BOS.
+        pmi_premise: multiple choice only: the answer cue for ``acc_pmi`` (see ``score_multiple_choice``).
 
     Raises:
         FedMKTError: no examples, or a mix of multiple-choice and generation examples.
@@ -101,11 +105,15 @@ def evaluate(
             mc = score_multiple_choice(
                 model, tokenizer, examples,
                 batch_size=batch_size, prefix_cache=prefix_cache, progress=progress, max_length=max_length,
+                pmi_premise=pmi_premise,
             )
             metric = "acc"
             scores = [100.0 * a for a in mc.acc]
             norm, norm_low, norm_high = _summary([100.0 * a for a in mc.acc_norm], seed, n_bootstrap)
             extra = {"acc_norm": norm, "acc_norm_ci_low": norm_low, "acc_norm_ci_high": norm_high}
+            if mc.acc_pmi:
+                pmi, pmi_low, pmi_high = _summary([100.0 * a for a in mc.acc_pmi], seed, n_bootstrap)
+                extra |= {"acc_pmi": pmi, "acc_pmi_ci_low": pmi_low, "acc_pmi_ci_high": pmi_high}
             predictions = [ex.choices[p] for ex, p in zip(examples, mc.pred, strict=True)]
         else:
             gen = score_generation(

@@ -6,12 +6,17 @@ in characters. lm-evaluation-harness divides by ``len(choice)`` of the choice *w
 target delimiter (a single space); our choices carry that space, so we drop one leading
 space before counting. Characters equal UTF-8 bytes for the English tasks used here; they
 differ only for non-ASCII text. Ties go to the first choice, as ``numpy.argmax`` does.
+
+``acc_pmi`` is domain-conditional PMI (Holtzman et al., 2021, "Surface Form Competition"): each
+choice's sum minus ``log P(choice | premise)``, the premise being the task's answer cue alone
+(``"Answer:"``). A choice that is likely whatever the question (a frequent word, BoolQ's "yes")
+loses its head start; small models, which lean on such priors, gain most from it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from torch import nn
@@ -33,6 +38,7 @@ class ChoiceScores:
         pred_norm: index picked by the length-normalised sum.
         acc: 1.0 where ``pred == gold`` else 0.0.
         acc_norm: 1.0 where ``pred_norm == gold`` else 0.0.
+        pred_pmi, acc_pmi: the same for domain-conditional PMI (empty when no premise was given).
     """
 
     loglikelihoods: list[list[float]]
@@ -40,6 +46,8 @@ class ChoiceScores:
     pred_norm: list[int]
     acc: list[float]
     acc_norm: list[float]
+    pred_pmi: list[int] = field(default_factory=list)
+    acc_pmi: list[float] = field(default_factory=list)
 
 
 def choice_length(choice: str) -> int:
@@ -52,6 +60,11 @@ def pick(loglikelihoods: Sequence[float], choices: Sequence[str]) -> tuple[int, 
     lls = np.asarray(loglikelihoods, dtype=np.float64)
     lengths = np.array([choice_length(c) for c in choices], dtype=np.float64)
     return int(np.argmax(lls)), int(np.argmax(lls / lengths))
+
+
+def pick_pmi(loglikelihoods: Sequence[float], unconditional: Sequence[float]) -> int:
+    """Argmax of ``log P(choice | prompt) - log P(choice | premise)``."""
+    return int(np.argmax(np.asarray(loglikelihoods, dtype=np.float64) - np.asarray(unconditional, dtype=np.float64)))
 
 
 def _check(example: Example) -> int:
@@ -76,6 +89,7 @@ def score_multiple_choice(
     prefix_cache: bool = True,
     progress: Progress | None = None,
     max_length: int | None = None,
+    pmi_premise: str | None = None,
 ) -> ChoiceScores:
     """Score every choice of every example and pick answers.
 
@@ -85,6 +99,8 @@ def score_multiple_choice(
             faster); ``False`` runs one full sequence per choice as lm-evaluation-harness does.
         progress: called with the number of examples finished after each batch.
         max_length: the model's positions; longer prompts are cut from the left (``fit_context``).
+        pmi_premise: the answer cue alone (``"Answer:"``): also score each distinct choice after it
+            and pick by domain-conditional PMI (``acc_pmi``); None skips it.
     """
     golds = [_check(ex) for ex in examples]
     encoded = [encode_choices(tokenizer, ex.prompt, ex.choices, uid=ex.uid, max_length=max_length)
@@ -94,10 +110,26 @@ def score_multiple_choice(
     score = cached_prefix_logprobs if prefix_cache else full_sequence_logprobs
     lls = score(model, contexts, conts, batch_size=batch_size, progress=progress)
     picks = [pick(ll, ex.choices) for ll, ex in zip(lls, examples, strict=True)]
+    pmi: list[int] = []
+    if pmi_premise is not None:
+        prior = _unconditional(model, tokenizer, pmi_premise, examples, batch_size, score, max_length)
+        pmi = [pick_pmi(ll, [prior[c] for c in ex.choices]) for ll, ex in zip(lls, examples, strict=True)]
     return ChoiceScores(
         loglikelihoods=lls,
         pred=[p for p, _ in picks],
         pred_norm=[p for _, p in picks],
         acc=[float(p == g) for (p, _), g in zip(picks, golds, strict=True)],
         acc_norm=[float(p == g) for (_, p), g in zip(picks, golds, strict=True)],
+        pred_pmi=pmi,
+        acc_pmi=[float(p == g) for p, g in zip(pmi, golds, strict=True)] if pmi else [],
     )
+
+
+def _unconditional(model: nn.Module, tokenizer: PreTrainedTokenizerBase, premise: str,
+                   examples: Sequence[Example], batch_size: int, score, max_length: int | None) -> dict[str, float]:
+    """``log P(choice | premise)`` for each distinct choice string, each scored once."""
+    distinct = sorted({c for ex in examples for c in ex.choices})
+    encoded = [encode_choices(tokenizer, premise, [c], uid=f"premise/{i}", max_length=max_length)
+               for i, c in enumerate(distinct)]
+    lls = score(model, [ctx for ctx, _ in encoded], [cs for _, cs in encoded], batch_size=batch_size)
+    return {c: ll[0] for c, ll in zip(distinct, lls, strict=True)}

@@ -12,7 +12,7 @@ removes the variation between questions that two separate intervals would count 
 The "reaches 90-96% of Centralized-LLM" claim is tested the same way on the ratio of the two
 means against 0.90 (the paper's lower figure; above 0.96 is better than claimed, not a miss).
 Methods with rounds are compared on their final round's scores. Only the main metric (accuracy,
-or Rouge-L for generation) has per-example scores, so acc_norm is not tested.
+or Rouge-L for generation) has per-example scores, so acc_norm and acc_pmi are not tested.
 """
 
 from __future__ import annotations

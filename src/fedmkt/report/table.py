@@ -16,7 +16,8 @@ METHOD_ORDER = (
     "LLM-ZS", "SLM-ZS", "Standalone", "FedAvg", "LLM2SLM", "Centralized-LLM",
     "FedMKT-SLM", "FedMKT-SLM-FedAvg", "FedMKT-LLM", "FedMKT-LLM-FedAvg",
 )
-METRIC_NAMES = {"acc": "accuracy", "acc_norm": "length-normalised accuracy", "rougeL": "Rouge-L"}
+METRIC_NAMES = {"acc": "accuracy", "acc_norm": "length-normalised accuracy",
+                "acc_pmi": "domain-conditional PMI accuracy", "rougeL": "Rouge-L"}
 
 
 def _final_rows(rows: list[ResultRow]) -> list[ResultRow]:
@@ -58,7 +59,7 @@ def render_report(rows: list[ResultRow], title: str, notes: list[str] | None = N
     for task in sorted({r.task for r in rows}):
         task_rows = [r for r in rows if r.task == task]
         n_values = sorted({r.n for r in task_rows})
-        metrics = [m for m in ("acc", "rougeL", "acc_norm") if any(r.metric == m for r in task_rows)]
+        metrics = [m for m in ("acc", "rougeL", "acc_norm", "acc_pmi") if any(r.metric == m for r in task_rows)]
         for metric in metrics:
             for role, label in (("slm", "Client SLMs"), ("llm", "Server LLM")):
                 table = render_table(task_rows, role, metric)
