@@ -10,12 +10,12 @@ differ only for non-ASCII text. Ties go to the first choice, as ``numpy.argmax``
 ``acc_pmi`` is domain-conditional PMI (Holtzman et al., 2021, "Surface Form Competition"): each
 choice's sum minus ``log P(choice | premise)``, the premise being the task's answer cue alone
 (``"Answer:"``). A choice that is likely whatever the question (a frequent word, BoolQ's "yes")
-loses its head start; small models, which lean on such priors, gain most from it.
+loses its head start; where the model already knows the answers it can cost accuracy (RESULTS.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,8 +125,10 @@ def score_multiple_choice(
     )
 
 
-def _unconditional(model: nn.Module, tokenizer: PreTrainedTokenizerBase, premise: str,
-                   examples: Sequence[Example], batch_size: int, score, max_length: int | None) -> dict[str, float]:
+def _unconditional(
+    model: nn.Module, tokenizer: PreTrainedTokenizerBase, premise: str, examples: Sequence[Example],
+    batch_size: int, score: Callable[..., list[list[float]]], max_length: int | None,
+) -> dict[str, float]:
     """``log P(choice | premise)`` for each distinct choice string, each scored once."""
     distinct = sorted({c for ex in examples for c in ex.choices})
     encoded = [encode_choices(tokenizer, premise, [c], uid=f"premise/{i}", max_length=max_length)

@@ -138,9 +138,10 @@ def record_bool(record: ConfigRecord, key: str, default: bool) -> bool:
 
 def read_json(record: object, key: str) -> object:
     """One value of a :func:`json_record`; raises :class:`RecordError` when absent or not JSON."""
-    if not isinstance(record, ConfigRecord) or not isinstance(record.get(key), str):
+    text = record.get(key) if isinstance(record, ConfigRecord) else None
+    if not isinstance(text, str):
         raise RecordError(f"reply lacks {key!r}")
     try:
-        return json.loads(record_str(record, key))
+        return json.loads(text)
     except json.JSONDecodeError:
         raise RecordError(f"reply field {key!r} is not JSON") from None
