@@ -385,7 +385,8 @@ def test_hand_built_wire_messages_that_lie_about_their_types_or_sizes_are_reject
          {}, "token_ids dtype int32, expected uint16"),
         ("ids as floats", good | {"token_ids": good["token_ids"].astype(np.float32)}, {}, "token_ids dtype float32"),
         ("probs in float32", good | {"probs": good["probs"].astype(np.float32)}, {}, "probs dtype float32"),
-        ("negative position count", good | {"n_positions": np.array([4, -1], np.int32)}, {}, "n_positions sum"),
+        ("negative position count", good | {"n_positions": np.array([4, -1], np.int32)}, {},
+         "sample 'b': n_positions -1 is negative"),
         ("nll in float16", good | {"nll": good["nll"].astype(np.float16)}, {}, "expected int32 / float32"),
         ("extra tensor", good | {"private_ids": np.zeros(3, np.int32)}, {}, "tensors"),
         ("duplicated uid on the wire", good, {"uids": ["a", "a"]}, "'a': duplicated uid"),
@@ -400,6 +401,19 @@ def test_hand_built_wire_messages_that_lie_about_their_types_or_sizes_are_reject
             receive(_wire(tensors, uids, **header), **kw)
         assert words in str(caught.value), (name, str(caught.value))
         assert "\n" not in str(caught.value)
+
+
+def test_a_negative_position_count_is_named_as_negative_even_when_the_counts_add_up():
+    """[4, -1] sums to the 3 rows sent, so only the sign is wrong; the reason must say so, not blame the sum."""
+    tensors = _good_wire() | {"n_positions": np.array([4, -1], np.int32)}
+    kw = dict(expected_positions={"a": 2, "b": 1}, vocab_size=SMALL_VOCAB, top_k=2)
+    with pytest.raises(MessageRejected) as caught:
+        receive(_wire(tensors), **kw)
+    reason = str(caught.value)
+    assert "sample 'b': n_positions -1 is negative; expected a count of 0 or more" in reason
+    assert "sum" not in reason
+    with pytest.raises(MessageRejected, match="n_positions sum to 4, token_ids has 3 rows"):  # a true sum error
+        receive(_wire(_good_wire() | {"n_positions": np.array([3, 1], np.int32)}), **kw)
 
 
 def test_uint8_ids_out_of_a_tiny_vocabulary_are_rejected():

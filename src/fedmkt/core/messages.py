@@ -240,7 +240,13 @@ def decode(data: bytes) -> DistributionMessage:
         raise MessageRejected(
             f"n_positions {counts.shape} and nll {nll.shape}: expected ({len(uids)},), one per uid", sender
         )
-    if (counts < 0).any() or int(counts.sum(dtype=np.int64)) != ids.shape[0]:
+    if (counts < 0).any():
+        first = int(np.flatnonzero(counts < 0)[0])
+        raise MessageRejected(
+            f"sample {short_repr(uids[first])}: n_positions {int(counts[first])} is negative; "
+            "expected a count of 0 or more", sender
+        )
+    if int(counts.sum(dtype=np.int64)) != ids.shape[0]:
         raise MessageRejected(
             f"n_positions sum to {int(counts.sum(dtype=np.int64))}, token_ids has {ids.shape[0]} rows", sender
         )
