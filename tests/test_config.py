@@ -156,3 +156,88 @@ def test_model_folders_are_taken_from_the_config_files_folder(tmp_path, monkeypa
         "smollm2-135m",  # a short name
     ]
     assert load_config(experiment / "run.yaml").model_dump() == loaded.model_dump()  # the same from anywhere
+
+
+# -- hostile files: size caps and error lines of bounded length -----------------------------------
+
+def test_a_file_over_the_size_cap_is_refused_unread(tmp_path):
+    from fedmkt.config import MAX_CONFIG_BYTES
+
+    text = yaml.safe_dump(MINIMAL)
+    big = tmp_path / "big.yaml"
+    big.write_text(text + "#" * (MAX_CONFIG_BYTES - len(text)) + "\n")  # one byte over: refused
+    with pytest.raises(FedMKTError) as info:
+        load_config(big)
+    assert str(info.value) == f"{big}: larger than {MAX_CONFIG_BYTES // 1024} KiB; expected an experiment config " \
+                              "(a few KB)"
+    big.write_text(text + "#" * (MAX_CONFIG_BYTES - len(text) - 1) + "\n")  # exactly at the cap: read
+    assert load_config(big).task == "tiny_qa"
+
+
+@pytest.mark.parametrize("patch", [
+    {"task": "t" * 1_000_000},
+    {"methods": ["m" * 1_000_000]},
+    {"fedmkt": {"top_k": "k" * 1_000_000}},
+    {"data": {"partition": "p" * 1_000_000}},
+    {"k" * 1_000_000: 1},
+    {"clients": [{"model": "a", "name": "n" * 500_000}, {"model": "a", "name": "n" * 500_000}]},
+    {"server": {"model": "a", "lora": {"target_modules": [["deep"] * 10] * 100_000}}},
+])
+def test_a_huge_value_in_a_bad_field_gives_a_short_line(patch):
+    with pytest.raises(FedMKTError) as info:
+        parse_config({**MINIMAL, **patch}, "x.yaml")
+    message = str(info.value)
+    assert message.startswith("x.yaml: ") and "\n" not in message
+    assert len(message) < 800, len(message)
+
+
+def test_a_suite_echoes_names_briefly():
+    text = yaml.safe_dump({"experiments": [{**MINIMAL, "name": "e" * 100_000}] * 2})
+    with pytest.raises(FedMKTError, match="need distinct 'name's") as info:
+        parse_configs(text, "s.yaml")
+    assert len(str(info.value)) < 800
+    with pytest.raises(FedMKTError, match="unknown key 'xxx") as info:
+        parse_configs(yaml.safe_dump({"experiments": [MINIMAL], "x" * 100_000: 1}), "s.yaml")
+    assert len(str(info.value)) < 800
+
+
+@pytest.mark.parametrize("seed, ok", [(0, True), (2**32 - 1, True), (2**32, False), (-1, False)])
+def test_seed_is_a_number_numpy_accepts(seed, ok):
+    """numpy's global seed takes 0 .. 2**32-1; anything else would fail at the first phase, not here."""
+    if ok:
+        assert parse_config({**MINIMAL, "seed": seed}, "x.yaml").seed == seed
+    else:
+        with pytest.raises(FedMKTError, match="'seed'"):
+            parse_config({**MINIMAL, "seed": seed}, "x.yaml")
+
+
+def test_an_alias_bomb_in_a_config_file_is_refused_in_one_line(tmp_path):
+    def bomb(levels: int) -> str:
+        nested = [f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+        return "\n".join([yaml.safe_dump(MINIMAL), "x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]",
+                          *nested, f"seed: *a{levels}", ""])
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(bomb(9))
+    with pytest.raises(FedMKTError, match=r"bomb.yaml: with its aliases \(\*name\) expanded"):
+        load_configs(path)
+    path.write_text(bomb(3))  # small enough to load: the field check names it, briefly
+    with pytest.raises(FedMKTError, match="'seed': Input should be a valid integer") as info:
+        load_configs(path)
+    assert len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize("patch, field", [
+    ({"task": "./" + "a" * 5000 + ".jsonl"}, "'task'"),
+    ({"task": "./a\0b.jsonl"}, "'task'"),
+    ({"clients": [{"model": "org/" + "b" * 5000}]}, "'model'"),
+    ({"server": {"model": "./m\0"}}, "'model'"),
+])
+def test_paths_the_system_cannot_look_up_are_one_short_line(tmp_path, patch, field):
+    """A name longer than the file system allows, or with a NUL byte, names the field instead of an OSError."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({**MINIMAL, **patch}))
+    with pytest.raises(FedMKTError) as info:
+        load_configs(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {field}: cannot look up the path") and len(message) < 500

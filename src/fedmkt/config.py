@@ -4,11 +4,19 @@ A config names the task, the server's LLM, the clients' SLMs, how the data is sp
 each side trains, and which methods (the paper's names) to run. Unknown keys are errors,
 so a typo never silently falls back to a default. ``load_config`` turns any validation
 failure into one line naming the file and the field.
+
+YAML is read defensively: a file over :data:`MAX_CONFIG_BYTES` is refused unread, and a
+document whose aliases would expand past a bound (an "alias bomb": a few lines of nested
+anchors that stand for gigabytes) or that nests too deep is refused before anything is
+expanded (``fedmkt.safe_yaml``). Errors echo user values through ``fedmkt.errors.shown``, so an
+error line stays short whatever the input.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +25,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from fedmkt.errors import FedMKTError
+from fedmkt.errors import FedMKTError, shown, shown_text
+from fedmkt.safe_yaml import load_yaml
 
 METHODS = (
     "LLM-ZS", "SLM-ZS", "Standalone", "Centralized-LLM",
@@ -27,6 +36,9 @@ METHODS = (
 of one FedMKT run (asking for either runs it); likewise the two ``-FedAvg`` variants."""
 
 PRESETS = ("default", "tiny")
+
+MAX_CONFIG_BYTES = 1 << 20
+"""A config file is a few KB; 1 MiB leaves room for any real suite and refuses a flood unread."""
 
 
 def default_methods(n_clients: int, same_model: bool) -> list[str]:
@@ -154,7 +166,8 @@ class ExperimentConfig(_Strict):
     """A whole experiment."""
 
     name: str = Field("experiment", description="Shown in tables and the run folder.")
-    seed: int = Field(0, description="Seeds the data split, LoRA init, shuffling and bootstrap.")
+    seed: int = Field(0, ge=0, le=2**32 - 1,
+                      description="Seeds the data split, LoRA init, shuffling and bootstrap (numpy takes 0 .. 2^32-1).")
     task: str = Field(
         ..., description="Task name (see `fedmkt tasks`), or a .jsonl file / folder of your own data (docs/data.md)."
     )
@@ -190,7 +203,7 @@ class ExperimentConfig(_Strict):
             return v
         hint = difflib.get_close_matches(v, task_names(), n=1)
         extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-        raise ValueError(f"unknown task '{v}'{extra}; expected a task of `fedmkt tasks` or a path to your own "
+        raise ValueError(f"unknown task {shown(v)}{extra}; expected a task of `fedmkt tasks` or a path to your own "
                          f"data (./data.jsonl, ./folder/; docs/data.md)")
 
     @field_validator("methods")
@@ -202,7 +215,7 @@ class ExperimentConfig(_Strict):
             if m not in METHODS:
                 hint = difflib.get_close_matches(m, METHODS, n=1)
                 extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-                raise ValueError(f"unknown method '{m}'{extra}; known: {', '.join(METHODS)}")
+                raise ValueError(f"unknown method {shown(m)}{extra}; known: {', '.join(METHODS)}")
         if len(set(v)) != len(v):
             raise ValueError("a method is listed twice")
         return v
@@ -231,12 +244,12 @@ class ExperimentConfig(_Strict):
                 client.name = f"client-{i}"
         names = [c.name for c in self.clients] + [self.server.name]
         if len(set(names)) != len(names):
-            raise ValueError(f"participant names must be unique, got {names}")
+            raise ValueError(f"participant names must be unique, got {shown(names)}")
         return self
 
 
 def _describe(error: ErrorDetails) -> str:
-    loc = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    loc = shown_text(".".join(str(p) for p in error["loc"]) or "(top level)")
     if error["type"] == "extra_forbidden":
         return f"unknown key '{loc}'"
     if error["type"] == "missing":
@@ -247,7 +260,7 @@ def _describe(error: ErrorDetails) -> str:
     got = error.get("input")
     if isinstance(got, bool) and error["type"] in ("literal_error", "string_type"):
         msg += "; YAML reads a bare yes/no/on/off as true/false, so quote the value"
-    return f"'{loc}': {msg} (got {got!r})"
+    return f"'{loc}': {msg} (got {shown(got)})"
 
 
 def _did_you_mean(error: ErrorDetails, model: type[BaseModel]) -> str:
@@ -297,35 +310,52 @@ def parse_configs(text: str, source: str) -> list[ExperimentConfig]:
     A suite is a mapping with ``experiments:`` (a list of experiment configs) and optional
     ``defaults:`` deep-merged under each of them, so shared settings are written once.
     """
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FedMKTError(f"{source}: not valid YAML: {first_line}") from exc
+    data = load_yaml(text, source)
     if data is None:
         raise FedMKTError(f"{source}: the file is empty; expected an experiment config")
     if not (isinstance(data, dict) and "experiments" in data):
         return [parse_config(data, source)]
     unknown = set(data) - {"experiments", "defaults"}
     if unknown:
-        raise FedMKTError(f"{source}: unknown key '{sorted(unknown)[0]}' in a suite; expected experiments, defaults")
+        raise FedMKTError(f"{source}: unknown key {shown(sorted(map(str, unknown))[0])} in a suite; "
+                          "expected experiments, defaults")
     experiments, defaults = data["experiments"], data.get("defaults") or {}
     if not isinstance(experiments, list) or not experiments:
         raise FedMKTError(f"{source}: 'experiments' must be a non-empty list of experiment configs")
     configs = [parse_config(_merge(defaults, e), f"{source} (experiments.{i})") for i, e in enumerate(experiments)]
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
-        raise FedMKTError(f"{source}: the experiments of a suite need distinct 'name's, got {names}")
+        raise FedMKTError(f"{source}: the experiments of a suite need distinct 'name's, got {shown(names)}")
     return configs
 
 
 def _read(path: Path) -> str:
+    """The file's text; at most :data:`MAX_CONFIG_BYTES` bytes are read, so a flood is refused unread."""
     if not path.is_file():
         raise FedMKTError(f"config file not found: {path}")
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise FedMKTError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise FedMKTError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; expected an experiment config "
+                          "(a few KB)")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise FedMKTError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+@contextlib.contextmanager
+def _looking_up(source: Path, field: str, value: str) -> Iterator[None]:
+    """A path the system cannot look up (a name too long, a NUL byte) becomes a one-line error."""
+    try:
+        yield
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise FedMKTError(f"{source}: '{field}': cannot look up the path {shown(value)} ({reason}); expected "
+                          "an existing file or folder") from None
 
 
 def _resolve_task_path(config: ExperimentConfig, path: Path) -> None:
@@ -337,10 +367,13 @@ def _resolve_task_path(config: ExperimentConfig, path: Path) -> None:
     from fedmkt.data.tasks.local import looks_like_path, resolve_task_path  # only for path-like tasks
 
     if looks_like_path(config.task):
-        resolved = resolve_task_path(config.task, path.parent)
-        if not resolved.exists():
-            raise FedMKTError(f"{path}: 'task': dataset not found at {resolved} (a relative path is taken from "
-                              f"the config file's folder); expected a .jsonl file or a folder holding train.jsonl")
+        with _looking_up(path, "task", config.task):
+            resolved = resolve_task_path(config.task, path.parent)
+            found = resolved.exists()
+        if not found:
+            raise FedMKTError(f"{path}: 'task': dataset not found at {shown_text(str(resolved), 400)} (a relative "
+                              "path is taken from the config file's folder); expected a .jsonl file or a folder "
+                              "holding train.jsonl")
         config.task = str(resolved)
 
 
@@ -369,7 +402,8 @@ def load_configs(path: Path) -> list[ExperimentConfig]:
     for config in configs:
         _resolve_task_path(config, path)
         for participant in (config.server, *config.clients):
-            participant.model = _resolve_model_path(participant.model, path.parent)
+            with _looking_up(path, "model", participant.model):
+                participant.model = _resolve_model_path(participant.model, path.parent)
     return configs
 
 
