@@ -7,24 +7,50 @@ an exception in a handler becomes an error reply as the SuperNode makes it, and 
 their ids as the real grid gives them. ``dead`` nodes never answer, or, with ``unavailable``, the
 SuperLink answers for them with a NODE_UNAVAILABLE error (from node 0, as it does once their
 heartbeats stop); ``tamper`` rewrites a node's replies (an invalid client), ``tamper_sent`` the
-messages to a node (an invalid server message).
+messages to a node (an invalid server message). ``keys`` are the nodes' public keys (PEM) as the
+SuperLink reports them to the ServerApp (``get_nodes``); :func:`client_keys` makes each node the
+holder of its own client's key pair, as the real nodes of a federation are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
 from flwr.app import Error, Message, RecordDict
 from flwr.app.message import Context
 from flwr.clientapp import ClientApp
+from flwr.proto.node_pb2 import NodeInfo  # pylint: disable=no-name-in-module
 from flwr.serverapp import Grid
 from flwr.supercore.task_identity import TaskIdentity
 
+from fedmkt.deploy.certs import make_node_keys
+
+
+def pem_of(public_key_file: Path) -> bytes:
+    """A node's public key as the SuperLink reports it (``NodeInfo.public_key``: PEM)."""
+    key = serialization.load_ssh_public_key(public_key_file.read_bytes())
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def client_keys(folder: Path, node_configs: Mapping[int, dict]) -> dict[int, bytes]:
+    """Each node holds its client's key pair (``folder/<client>.key``/``.pub``, made once): node id -> PEM."""
+    keys = {}
+    for node, config in node_configs.items():
+        public = folder / f"{config['client']}.pub"
+        if not public.is_file():
+            make_node_keys(folder, str(config["client"]))
+        keys[node] = pem_of(public)
+    return keys
+
 
 class InProcessGrid(Grid):
-    def __init__(self, app: ClientApp, node_configs: dict[int, dict], run_id: int = 1) -> None:
+    def __init__(self, app: ClientApp, node_configs: dict[int, dict], run_id: int = 1,
+                 keys: Mapping[int, bytes] | None = None) -> None:
         self.app = app
         self.node_configs = node_configs
+        self.keys = dict(keys or {})
         self.run_id = run_id
         self.dead: set[int] = set()
         self.unavailable = False  # the SuperLink reports dead nodes instead of staying silent
@@ -50,6 +76,9 @@ class InProcessGrid(Grid):
 
     def get_node_ids(self) -> Iterable[int]:
         return [n for n in self.node_configs if n not in self.dead]
+
+    def get_nodes(self) -> Iterable[NodeInfo]:
+        return [NodeInfo(node_id=n, public_key=self.keys.get(n, b"")) for n in self.get_node_ids()]
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:  # pragma: no cover
         raise NotImplementedError

@@ -26,6 +26,10 @@ def test_certs_node_key_and_app_write_their_files(tmp_path):
     assert result.exit_code == 0, result.output
     text = (tmp_path / "app" / "pyproject.toml").read_text()
     assert 'experiment = "exp.yaml"' in text and "min-clients = 3" in text
+    assert "no --client-keys: the run refuses to start" in " ".join(result.output.split())
+    result = runner.invoke(app, ["app", str(tmp_path / "app"), "--client-keys", "/srv/client-keys"])
+    assert result.exit_code == 0 and "refuses" not in result.output
+    assert 'client-keys = "/srv/client-keys"' in (tmp_path / "app" / "pyproject.toml").read_text()
 
 
 def test_without_flower_every_command_says_which_extra_to_install(monkeypatch, tmp_path):

@@ -1,19 +1,25 @@
 """A real Flower federation on 127.0.0.1: SuperLink + three SuperNodes, TLS, SuperNode authentication.
 
-Two rounds of the tiny heterogeneous preset. The third node is killed (SIGKILL, whole process
-tree) in round 2, after the server has received its upload and before it answers the LLM's
-message: the run must finish with the other two and record the dropout. A fourth node whose key
-was never registered must be refused. Up to that kill nothing differs from the in-process
-runner, so the scores of round 1 and the round-2 scores of the server and of the two remaining
-clients must equal the in-process runner's for the same seed.
+Two rounds of the tiny heterogeneous preset, each node known by its client's key (``client-keys``).
+The third node is killed (SIGKILL, whole process tree) in round 2, after the server has received
+its upload and before it answers the LLM's message: the run must finish with the other two and
+record the dropout. A fourth node whose key was never registered must be refused. Up to that kill
+nothing differs from the in-process runner, so the scores of round 1 and the round-2 scores of the
+server and of the two remaining clients must equal the in-process runner's for the same seed.
 
-Takes about 4 minutes on 2 CPU cores: every message starts a ClientApp process that imports torch
-and transformers, and the killed node is given up after the SuperLink misses its heartbeats.
+Then, on the same SuperLink, a second run (one round, two clients) whose ``client-keys`` name a
+new node's registered key as client-2's: that node is started with ``client=client-1`` (issue 16:
+a registered node taking another client's slot). It must be refused with the reason, while the
+real client-1 serves and the run completes.
+
+Takes about 5-6 minutes on 2 CPU cores: every message starts a ClientApp process that imports
+torch and transformers, and the killed node is given up after the SuperLink misses its heartbeats.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +47,9 @@ class Outcome:
     rogue_log: str
     pids: set[int]
     seconds: float
+    impostor: Path  # the second run's folder
+    impostor_returncode: int | None
+    node_ids: dict[str, int]  # node name -> node id (from `flwr supernode register`)
 
 
 def _events(out: Path) -> list[dict]:
@@ -69,19 +78,20 @@ def outcome(tmp_path_factory) -> Outcome:
     app = write_app(work / "app")
     pids: set[int] = set()
     killed_at = rogue_rc = None
+    node_ids: dict[str, int] = {}
     start = time.monotonic()
     with LocalFederation(work) as fed:
         fed.start_superlink()
         for i in (1, 2, 3):
-            keys = fed.node_keys(f"node-{i}")
-            fed.register(keys)
+            keys = fed.node_keys(f"client-{i}")
+            node_ids[f"node-{i}"] = fed.register(keys)
             fed.start_supernode(f"node-{i}", keys, {"client": f"client-{i}", "cache": str(work / f"cache-{i}")})
         # same config as node 1, but its key was never registered
         rogue = fed.start_supernode("rogue", fed.node_keys("rogue"), {"client": "client-1",
                                                                       "cache": str(work / "cache-rogue")},
                                     max_wait=20)
         run = fed.run_app(app, {**EXPERIMENT, "out": str(out), "timeout": STEP_TIMEOUT, "wait-nodes": 120.0,
-                                "min-clients": 2})
+                                "min-clients": 2, "client-keys": str(fed.keys_folder)})
         while run.poll() is None and time.monotonic() - start < RUN_DEADLINE:
             _watch(fed, pids)
             if killed_at is None and any(e["event"] == "server_receive" and e.get("round") == 2 for e in _events(out)):
@@ -90,8 +100,36 @@ def outcome(tmp_path_factory) -> Outcome:
             time.sleep(0.5)
         rogue_rc = rogue.poll()
         _watch(fed, pids)
+        second = _impostor_run(fed, work, node_ids, pids, deadline=start + RUN_DEADLINE)
+        _watch(fed, pids)
     rogue_log = (work / "logs" / "rogue.log").read_text(errors="replace")
-    return Outcome(out, run.returncode, killed_at, rogue_rc, rogue_log, pids, time.monotonic() - start)
+    return Outcome(out, run.returncode, killed_at, rogue_rc, rogue_log, pids, time.monotonic() - start,
+                   work / "run-2", second, node_ids)
+
+
+def _impostor_run(fed, work: Path, node_ids: dict[str, int], pids: set[int], deadline: float) -> int | None:
+    """One round with clients 1-2, where client-2's registered key is held by a node claiming client-1."""
+    from fedmkt.config import dump_config, load_preset
+
+    config = next(c for c in load_preset("tiny") if c.name == "tiny-heterogeneous")
+    fm = config.fedmkt.model_copy(update={"rounds": 1})
+    config = config.model_copy(update={"clients": config.clients[:2], "fedmkt": fm,
+                                       "methods": ["FedMKT-SLM", "FedMKT-LLM"]})
+    (work / "two-clients.yaml").write_text(dump_config(config))
+    keys = fed.node_keys("impostor")
+    node_ids["impostor"] = fed.register(keys)
+    client_keys = work / "client-keys-2"  # what the operator registered for this run: client-2's key is the impostor's
+    client_keys.mkdir()
+    shutil.copy(fed.keys_folder / "client-1.pub", client_keys / "client-1.pub")
+    shutil.copy(keys.public, client_keys / "client-2.pub")
+    fed.start_supernode("impostor", keys, {"client": "client-1", "cache": str(work / "cache-impostor")})
+    run = fed.run_app(work / "app", {"experiment": str(work / "two-clients.yaml"), "experiment-name": "",
+                                     "out": str(work / "run-2"), "timeout": STEP_TIMEOUT, "wait-nodes": 120.0,
+                                     "min-clients": 1, "client-keys": str(client_keys)}, name="flwr-run-2")
+    while run.poll() is None and time.monotonic() < deadline:
+        _watch(fed, pids)
+        time.sleep(0.5)
+    return run.poll()
 
 
 def test_run_finishes_with_the_remaining_clients_and_records_the_dropout(outcome):
@@ -99,8 +137,8 @@ def test_run_finishes_with_the_remaining_clients_and_records_the_dropout(outcome
     assert outcome.returncode == 0, (outcome.out / "metrics.jsonl").read_text()[-2000:]
     assert outcome.killed_at_round == 2
     assert [e["event"] for e in events][-1] == "run_end"
-    registered = [e["client"] for e in events if e["event"] == "client_registered"]
-    assert registered == ["client-1", "client-2", "client-3"]
+    registered = [(e["client"], int(e["node_id"]), e["verified"]) for e in events if e["event"] == "client_registered"]
+    assert registered == [(f"client-{i}", outcome.node_ids[f"node-{i}"], True) for i in (1, 2, 3)]
     dropped = [e for e in events if e["event"] == "excluded"]
     assert [(e["round"], e["step"], e["client"]) for e in dropped] == [(2, "distill", "client-3")]
     assert "train.distill" in dropped[0]["reason"]
@@ -124,8 +162,28 @@ def test_an_unregistered_node_is_refused(outcome):
     assert connected == [3]  # the rogue node never joined
 
 
+def test_a_node_holding_client_2s_key_cannot_take_client_1s_slot(outcome):
+    events = _events(outcome.impostor)
+    assert outcome.impostor_returncode == 0, (outcome.impostor / "metrics.jsonl").read_text()[-2000:]
+    assert [e["event"] for e in events][-1] == "run_end"
+    registered = [(e["client"], int(e["node_id"])) for e in events if e["event"] == "client_registered"]
+    assert registered == [("client-1", outcome.node_ids["node-1"])]  # the real client-1 serves
+    refused = {e["client"]: e["reason"] for e in events if e["event"] == "excluded" and e["step"] == "info"}
+    impostor = f"node-{outcome.node_ids['impostor']}"
+    assert refused[impostor].startswith("query.info: claims to serve 'client-1' but holds the key of 'client-2'")
+    assert refused["client-2"] == f"registration: not registered; {impostor}, which holds its key, was refused"
+    # node-2 is connected but its key is no client's in this run: refused without being asked
+    assert "is no client's key" in refused[f"node-{outcome.node_ids['node-2']}"]
+    rows = json.loads((outcome.impostor / "results.json").read_text())
+    assert {(r["round"], r["participant"]) for r in rows if r["metric"] == "acc"} == {(1, "server"), (1, "client-1")}
+    report = (outcome.impostor / "results.md").read_text()
+    assert f"| 0 | info | {impostor} | query.info: claims to serve 'client-1' but holds the key of 'client-2'" \
+        in report
+    assert f"| client-1 | {outcome.node_ids['node-1']} | SHA256:" in report
+
+
 def test_every_started_process_is_gone(outcome):
-    assert len(outcome.pids) >= 5  # SuperLink, three SuperNodes, the rogue node, flwr run, their SuperExecs
+    assert len(outcome.pids) >= 6  # SuperLink, 3 SuperNodes, the rogue and the impostor, flwr runs, SuperExecs
     alive = []
     for pid in outcome.pids:
         try:

@@ -27,6 +27,9 @@ def test_defaults_fill_missing_keys_and_out_names_the_run():
     ({"min-clients": 1.5}, "'min-clients': 1.5"),
     ({"timeout": "soon"}, "'timeout': 'soon'"),
     ({"wait-nodes": True}, "'wait-nodes': True"),
+    ({"client-keys": 3}, "'client-keys': 3, expected the path of a folder"),
+    ({"trust-client-names": "yes"}, "'trust-client-names': 'yes', expected true or false"),
+    ({"client-keys": "keys", "trust-client-names": True}, "'client-keys' and 'trust-client-names = true' contradict"),
 ])
 def test_bad_run_config_is_one_line_naming_the_key(config, message):
     with pytest.raises(FedMKTError, match=message) as info:
@@ -61,3 +64,10 @@ def test_resume_needs_the_run_folder_and_a_boolean():
         Settings.from_run_config({"resume": True}, run_id=3)
     with pytest.raises(FedMKTError, match="'resume': 'yes', expected true or false"):
         Settings.from_run_config({"resume": "yes", "out": "runs/x"}, run_id=3)
+
+
+def test_client_keys_is_a_resolved_folder_and_trusting_names_is_off_by_default(tmp_path):
+    assert Settings.from_run_config({}, run_id=3).client_keys is None
+    assert not Settings.from_run_config({}, run_id=3).trust_client_names
+    assert Settings.from_run_config({"client-keys": str(tmp_path / "k")}, run_id=3).client_keys == tmp_path / "k"
+    assert Settings.from_run_config({"trust-client-names": True}, run_id=3).trust_client_names

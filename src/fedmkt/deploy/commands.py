@@ -23,6 +23,11 @@ ExperimentName = Annotated[str, typer.Option(help="Which experiment of a suite (
 Method = Annotated[str, typer.Option(help="FedMKT, FedMKT-FedAvg, or the federated baselines LLM2SLM, FedAvg.")]
 Timeout = Annotated[float, typer.Option(help="Seconds the server waits for the replies of one step.")]
 MinClients = Annotated[int, typer.Option(help="Stop the run when fewer clients are left in a step.")]
+ClientKeysOption = Annotated[str, typer.Option(
+    "--client-keys", help="Folder on the SuperLink host with each client's public key as <client>.pub: a node "
+                          "serves only the client whose key it holds (required unless --trust-client-names).")]
+TrustNames = Annotated[bool, typer.Option(
+    "--trust-client-names", help="Register nodes by the client they claim, unverified (no --client-keys).")]
 
 
 def _need_flower() -> None:
@@ -71,14 +76,22 @@ def app_folder(
     out: Annotated[str, typer.Option(help="Run folder on the SuperLink host (empty: runs/flower-<run id>).")] = "",
     min_clients: MinClients = 2,
     timeout: Timeout = 600.0,
+    client_keys: ClientKeysOption = "",
+    trust_client_names: TrustNames = False,
 ) -> None:
     """The Flower app folder that `flwr run FOLDER <connection>` submits."""
     _need_flower()
     from fedmkt.deploy.flower.project import write_app
 
     write_app(folder, {"experiment": experiment, "experiment-name": experiment_name, "method": method, "out": out,
-                       "min-clients": min_clients, "timeout": timeout})
+                       "min-clients": min_clients, "timeout": timeout, "client-keys": client_keys,
+                       "trust-client-names": trust_client_names})
     console.print(f"wrote {folder / 'pyproject.toml'}; run it with: flwr run {folder} <connection> --stream")
+    if not client_keys and not trust_client_names:
+        console.print("[yellow]no --client-keys: the run refuses to start until you give the folder of the clients' "
+                      "public keys, e.g. flwr run ... --run-config 'client-keys=\"/srv/fedmkt/client-keys\"'[/]")
+    elif trust_client_names:
+        console.print("[yellow]--trust-client-names: nodes are registered by the client they claim, unverified[/]")
 
 
 @app.command()
@@ -91,7 +104,11 @@ def local(
     timeout: Timeout = 600.0,
     min_clients: MinClients = 2,
 ) -> None:
-    """A whole federation on 127.0.0.1: SuperLink + one SuperNode per client, TLS and node auth, one run."""
+    """A whole federation on 127.0.0.1: SuperLink + one SuperNode per client, TLS and node auth, one run.
+
+    Each client's node gets its own key pair (keys/<client>.key/.pub): registered with the SuperLink and
+    named as that client's key in the run config (client-keys), so a node serves only its own client.
+    """
     _need_flower()
     from fedmkt.deploy.flower.project import write_app
     from fedmkt.deploy.flower.settings import pick_variant
@@ -113,7 +130,8 @@ def local(
                                                     "cache": str(workdir / "nodes" / client.name / "cache")})
         console.print(f"SuperLink on {fed.address}, {len(config.clients)} SuperNodes; logs in {fed.logs}")
         run = fed.run_app(app_dir, {"experiment": experiment, "experiment-name": experiment_name, "method": method,
-                                    "out": str(out), "timeout": timeout, "min-clients": min_clients})
+                                    "out": str(out), "timeout": timeout, "min-clients": min_clients,
+                                    "client-keys": str(fed.keys_folder)})
         code = run.wait()
     if code != 0 or not (out / "results.md").is_file():
         raise FedMKTError(f"the Flower run failed (flwr run exit {code}); see {workdir / 'logs'}")

@@ -3,15 +3,18 @@
 For trying the deployment on one machine and for its test. :class:`LocalFederation` writes a CA
 and server certificate, starts ``flower-superlink`` (TLS, ``--enable-supernode-auth``,
 ``--disable-runtime-dependency-installation``), registers each node's public key with
-``flwr supernode register``, starts ``flower-supernode`` processes with their node configs and
-submits the app with ``flwr run``. Every process runs in its own process group with telemetry
-and update checks off; :meth:`LocalFederation.stop` ends each group and any descendant that
-left it (Flower's SuperExec starts its own session), so nothing outlives the federation.
+``flwr supernode register`` (key pairs are named after the client whose node holds them, so the
+``keys`` folder is also the run config's ``client-keys``), starts ``flower-supernode`` processes
+with their node configs and submits the app with ``flwr run``. Every process runs in its own
+process group with telemetry and update checks off; :meth:`LocalFederation.stop` ends each group
+and any descendant that left it (Flower's SuperExec starts its own session), so nothing outlives
+the federation.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -109,12 +112,23 @@ class LocalFederation:
             time.sleep(0.25)
         raise FedMKTError(f"flower-superlink did not listen on {self.address} within {wait:g} s")
 
-    def node_keys(self, name: str) -> NodeKeys:
-        return make_node_keys(self.workdir / "keys", name)
+    @property
+    def keys_folder(self) -> Path:
+        """Where :meth:`node_keys` writes key pairs: named by client, it is the run config's ``client-keys``."""
+        return self.workdir / "keys"
 
-    def register(self, keys: NodeKeys) -> None:
-        """Register a node's public key with the SuperLink (only registered nodes may connect)."""
-        self.flwr("supernode", "register", str(keys.public), CONNECTION)
+    def node_keys(self, name: str) -> NodeKeys:
+        """A new key pair ``keys/<name>.key`` / ``.pub`` (name it after the client whose node holds it)."""
+        return make_node_keys(self.keys_folder, name)
+
+    def register(self, keys: NodeKeys) -> int:
+        """Register a node's public key with the SuperLink (only registered nodes may connect); its node id."""
+        result = self.flwr("supernode", "register", str(keys.public), CONNECTION)
+        found = re.search(r"SuperNode (\d+) registered", result.stdout)
+        if found is None:
+            raise FedMKTError(f"flwr supernode register {keys.public}: no node id in its output: "
+                              f"{result.stdout.strip()[-200:]}")
+        return int(found.group(1))
 
     def start_supernode(self, name: str, keys: NodeKeys, node_config: Mapping[str, str | int | float | bool],
                         *, max_wait: float | None = None) -> subprocess.Popen:
@@ -126,9 +140,10 @@ class LocalFederation:
             args += ["--max-wait-time", f"{max_wait:g}"]
         return self.spawn(name, args, self.workdir / "nodes" / name / "flwr-home")
 
-    def run_app(self, app: Path, run_config: Mapping[str, str | int | float | bool]) -> subprocess.Popen:
-        """``flwr run --stream`` of ``app`` with ``run_config``; ends when the run ends."""
-        return self.spawn("flwr-run", ["flwr", "run", str(app), CONNECTION, "--stream",
+    def run_app(self, app: Path, run_config: Mapping[str, str | int | float | bool],
+                name: str = "flwr-run") -> subprocess.Popen:
+        """``flwr run --stream`` of ``app`` with ``run_config`` (output in ``logs/<name>.log``); ends with the run."""
+        return self.spawn(name, ["flwr", "run", str(app), CONNECTION, "--stream",
                                         "--run-config", config_args(run_config)], self.home)
 
     def kill(self, name: str) -> None:

@@ -23,7 +23,7 @@ asks each client to start its next upload from its own adapter of that round.
 from __future__ import annotations
 
 import time
-from logging import INFO
+from logging import INFO, WARNING
 from pathlib import Path
 
 from flwr.app import ConfigRecord, Message, RecordDict
@@ -43,7 +43,8 @@ from fedmkt.deploy.flower.codec import (
     records_to_payload,
 )
 from fedmkt.deploy.flower.exchange import Exchange, parse_replies
-from fedmkt.deploy.flower.registration import match_clients, wait_for_nodes
+from fedmkt.deploy.flower.identity import client_keys
+from fedmkt.deploy.flower.registration import register_nodes
 from fedmkt.deploy.flower.results import write_reports
 from fedmkt.deploy.flower.runlog import RunLog, rows_of
 from fedmkt.deploy.flower.settings import Settings, pick_variant
@@ -66,6 +67,8 @@ class FlowerFederation:
         self.config = pick_experiment(experiment_text(settings.experiment), settings.experiment_name,
                                       settings.experiment)
         self.variant = pick_variant(self.config, settings.method)
+        self.keys = client_keys(settings.client_keys, settings.trust_client_names,
+                                [c.name for c in self.config.clients], self.config.name)
         self.job_text = dump_config(self.config)
         self.state = self._resumed_state() if settings.resume else FlowerRunState(str(grid.run.run_id),
                                                                                    settings.method)
@@ -177,25 +180,33 @@ class FlowerFederation:
         return self.server is not None and not self.server.frozen
 
     def _register(self) -> None:
-        """Wait for the nodes, ask each who it is, register the clients in the experiment's order."""
-        node_ids = wait_for_nodes(self.grid, len(self.config.clients), self.settings.wait_nodes)
-        self.runlog.write("nodes", connected=len(node_ids), expected=len(self.config.clients))
-        probe = {f"node-{n}": n for n in node_ids}
-        job = self._job(0)
-        exclude = self.runlog.excluder("info", 0)
-        replies = self.exchange.ask("query.info", 0, {k: RecordDict({"job": job}) for k in probe}, probe, exclude)
+        """Wait for the nodes, know each by its key, register the clients in the experiment's order."""
+        self._log_identity()
+        connected, found = register_nodes(self.grid, self.exchange, self.config, self.keys, self._job(0),
+                                          self.settings.wait_nodes, self.runlog.excluder("info", 0))
+        self.runlog.write("nodes", connected=connected, expected=len(self.config.clients))
         if self.server is not None:
             self._log_size(self.config.server.model, self.server.model)
-        for name, node in match_clients(replies, probe, self.config, exclude).items():
+        for name, node in found.items():
             spec = next(c for c in self.config.clients if c.name == name)
             if self.server is not None:
                 self.server.register_client(PeerInfo(name, load_tokenizer(spec.model), node.vocab_size,
                                                      spec.train.max_length))
             self.nodes[name], self.sizes[name] = node.node_id, node.n_private
-            self.runlog.write("client_registered", client=name, node_id=str(node.node_id), model=node.model)
+            self.runlog.write("client_registered", client=name, node_id=str(node.node_id), model=node.model,
+                              key=node.key, verified=self.keys is not None)
             self.runlog.write("model_size", participant=name, model=node.model, lora_bytes=node.lora_bytes,
                               full_bytes=node.full_bytes)
         self._require(self.nodes, 0, "info")
+
+    def _log_identity(self) -> None:
+        """How this run knows which node serves which client (``client_identity``, shown in results.md)."""
+        if self.keys is None:
+            flwr_log(WARNING, "fedmkt: trust-client-names = true: nodes are registered by the client they claim, "
+                              "unverified; any node the SuperLink admits can take any client's slot")
+            self.runlog.write("client_identity", verified=False)
+        else:
+            self.runlog.write("client_identity", verified=True, client_keys=str(self.keys.folder))
 
     def _log_size(self, model_name: str, model) -> None:
         lora = parameter_bytes(model, trainable_only=True)

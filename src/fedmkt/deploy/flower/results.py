@@ -21,14 +21,40 @@ def exclusions_table(events: list[dict]) -> str:
     return markdown_table(["Round", "Step", "Client", "Reason"], rows, "rlll")
 
 
+def identity_section(events: list[dict]) -> str:
+    """Markdown: how the run knew which node serves which client, and each registered client's node
+    and key fingerprint (from the last registration: a resumed run registers again)."""
+    starts = [i for i, e in enumerate(events) if e.get("event") == "client_identity"]
+    if not starts:
+        return ""
+    identity = events[starts[-1]]
+    if identity.get("verified"):
+        text = (f"Each client was registered by the public key its SuperNode authenticated with (run config "
+                f"`client-keys`: `{identity.get('client_keys', '')}`); a node whose key is no client's, or that "
+                f"claims another client than its key's, is refused (see Clients left out).\n")
+    else:
+        text = ("**Unverified:** the run config sets `trust-client-names = true`, so clients were registered by "
+                "the name their nodes claimed and no key was checked; any node the SuperLink admitted could have "
+                "taken any client's slot.\n")
+    rows = [(e["client"], e.get("node_id", ""), e.get("key") or "none", "yes" if e.get("verified") else "no")
+            for e in events[starts[-1]:] if e.get("event") == "client_registered"]
+    if rows:
+        text += "\n" + markdown_table(["Client", "Node", "Key (SHA256 fingerprint)", "Verified"], rows, "llll") + "\n"
+    return text
+
+
 def write_reports(ctx: RunContext, rows: list[ResultRow], ledger: CommLedger) -> None:
-    """``results.json`` and ``results.md`` (tables, bytes per round, clients left out) in the run folder."""
+    """``results.json`` and ``results.md`` (tables, bytes per round, client identity, clients left out)."""
     write_results(rows, ctx.run_dir / "results.json")
     report = render_report(rows, f"{ctx.config.name}: {ctx.config.task_label} ({ctx.scenario}, Flower deployment)")
-    comm = render_comm_table(ledger.read(), reference_sizes(ctx.log.read()))
+    events = ctx.log.read()
+    comm = render_comm_table(ledger.read(), reference_sizes(events))
     if comm:
         report += "\n## Communication (bytes per round, all clients together)\n\n" + comm + "\n"
-    left_out = exclusions_table(ctx.log.read())
+    identity = identity_section(events)
+    if identity:
+        report += "\n## Client identity\n\n" + identity
+    left_out = exclusions_table(events)
     if left_out:
         report += "\n## Clients left out\n\n" + left_out + "\n"
     atomic_write_text(ctx.run_dir / "results.md", report)

@@ -11,7 +11,11 @@ Keys:
 - ``timeout``: seconds the server waits for the replies of one step;
 - ``wait-nodes``: seconds to wait at start for every client's SuperNode to connect;
 - ``resume``: continue the run in ``out`` after its last finished round (a new ``flwr run`` after
-  the ServerApp or the SuperLink stopped); ``out`` must then name that run's folder.
+  the ServerApp or the SuperLink stopped); ``out`` must then name that run's folder;
+- ``client-keys``: a folder on the SuperLink host holding each client's public key as
+  ``<client>.pub`` (``fedmkt.deploy.flower.identity``): a node serves the client whose key it holds;
+- ``trust-client-names``: ``true`` registers nodes by the client name they claim, unverified (the
+  only way to run without ``client-keys``; logged as a warning and stated in ``results.md``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ DEFAULTS: dict[str, str | int | float] = {
     "timeout": 600.0,
     "wait-nodes": 120.0,
     "resume": False,
+    "client-keys": "",
+    "trust-client-names": False,
 }
 """The run config a generated app ships with (``fedmkt deploy app``)."""
 
@@ -52,6 +58,8 @@ class Settings:
     timeout: float
     wait_nodes: float
     resume: bool = False
+    client_keys: Path | None = None
+    trust_client_names: bool = False
 
     @classmethod
     def from_run_config(cls, run_config: Mapping[str, object], run_id: int) -> Settings:
@@ -76,8 +84,17 @@ class Settings:
         if resume and not merged["out"]:
             raise FedMKTError("run config 'resume': needs 'out', the folder of the run to continue")
         out = Path(str(merged["out"])).expanduser() if merged["out"] else Path("runs") / f"flower-{run_id}"
+        keys, trust = merged["client-keys"], merged["trust-client-names"]
+        if not isinstance(keys, str):
+            raise FedMKTError(f"run config 'client-keys': {keys!r}, expected the path of a folder (a string)")
+        if not isinstance(trust, bool):
+            raise FedMKTError(f"run config 'trust-client-names': {trust!r}, expected true or false")
+        if keys and trust:
+            raise FedMKTError("run config: 'client-keys' and 'trust-client-names = true' contradict each other; "
+                              "set one (client-keys: nodes are known by their keys)")
         return cls(str(merged["experiment"]), str(merged["experiment-name"]), method, out.resolve(),
-                   int(numbers["min-clients"]), numbers["timeout"], numbers["wait-nodes"], resume)
+                   int(numbers["min-clients"]), numbers["timeout"], numbers["wait-nodes"], resume,
+                   Path(keys).expanduser().resolve() if keys else None, trust)
 
 
 def pick_variant(config: ExperimentConfig, method: str) -> Variant:
