@@ -3,6 +3,7 @@
 import math
 import random
 
+import numpy as np
 import pytest
 
 from fedmkt.evaluation.bootstrap import bootstrap_ci
@@ -75,6 +76,24 @@ def test_the_ratio_is_tested_against_ninety_percent():
     assert same[:3] == (1.0, 1.0, 1.0) and same[3] == HELD
     half = _test([100.0] * 25 + [0.0] * 35, WIN, statistic="ratio")
     assert half[0] == pytest.approx(0.5) and half[2] < 0.9 and half[3] == NOT_HELD
+
+
+def test_the_paired_interval_covers_the_true_difference_95_percent_of_the_time():
+    """The level itself, against a known distribution: 3000 paired samples of 100 examples.
+
+    ``a`` is right with probability 0.6 and ``b`` with 0.7 where ``a`` is right, 0.2 elsewhere,
+    so mean(a) - mean(b) is 0.6 - 0.5 = 0.1. Seeded: 94.5% here (s.e. 0.4 points), where a 90%
+    interval covers 89.5% and a 93% one 92.3%.
+    """
+    rng = np.random.default_rng(0)
+    trials, n = 3000, 100
+    covered = 0
+    for trial in range(trials):
+        a = (rng.random(n) < 0.6).astype(float)
+        b = (rng.random(n) < np.where(a > 0, 0.7, 0.2)).astype(float)
+        _, low, high = paired_bootstrap(a, b, n_resamples=400, seed=trial)
+        covered += low <= 0.1 <= high
+    assert 0.935 <= covered / trials <= 0.965, f"coverage {covered / trials:.3f}"
 
 
 def test_the_bootstrap_is_deterministic_for_a_seed_and_refuses_unpaired_lists():
