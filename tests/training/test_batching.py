@@ -48,3 +48,19 @@ def test_bucketed_batches_epochs_differ_and_unshuffled_keeps_order():
     plain = BucketedBatches(examples, batch_size=3, pad_id=0, shuffle=False)
     assert [b["index"].tolist() for b in plain.epoch(5)] == [[0, 1, 2], [3, 4, 5], [6]]
     assert all(isinstance(b["input_ids"], torch.Tensor) for b in plain.epoch(0))
+
+
+def test_every_epoch_is_reshuffled_and_the_orders_are_fixed_by_the_seed():
+    rng = random.Random(3)
+    examples = _examples([rng.randint(2, 40) for _ in range(48)])
+
+    def orders(seed):
+        batches = BucketedBatches(examples, batch_size=4, pad_id=0, seed=seed, bucket_batches=2)
+        return [[b["index"].tolist() for b in batches.epoch(epoch)] for epoch in range(4)]
+
+    first = orders(seed=0)
+    distinct = len({str(order) for order in first})
+    assert distinct == 4, f"4 epochs but {distinct} distinct orders: the per-epoch reshuffle is gone"
+    assert all(sorted(sum(order, [])) == list(range(48)) for order in first)  # each a permutation
+    assert orders(seed=0) == first  # a fresh instance with the same seed repeats them
+    assert orders(seed=1)[0] != first[0]

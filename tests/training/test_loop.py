@@ -1,5 +1,7 @@
 """The generic loop: token-weighted accumulation, logging, progress, errors, RNG hygiene."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -7,7 +9,7 @@ from fedmkt.data.example import Example
 from fedmkt.errors import FedMKTError
 from fedmkt.models.lora import attach_lora
 from fedmkt.models.tiny import build_tiny_model
-from fedmkt.training.batching import collate
+from fedmkt.training.batching import BucketedBatches, collate
 from fedmkt.training.encode import encode_examples
 from fedmkt.training.loop import TrainArgs, train
 from fedmkt.training.sft import sft_loss
@@ -125,3 +127,20 @@ def test_untrainable_model_and_bad_arguments_are_clear_errors():
     with pytest.raises(FedMKTError, match=r"training\.betas"):
         TrainArgs(betas=(0.9, 1.5))
     assert TrainArgs(betas=[0.8, 0.9]).betas == (0.8, 0.9)
+
+
+def test_each_epoch_trains_on_that_epochs_order():
+    """The loop asks the batches for every epoch's own (reshuffled) order, not the first one again."""
+    model, enc, pad = _setup()
+    twelve = [replace(ex, index=i) for i, ex in enumerate(enc * 3)]  # positions 0..11, as encode_examples numbers
+    batches = BucketedBatches(twelve, batch_size=2, pad_id=pad, seed=5, bucket_batches=1)
+    seen = []
+
+    def recording(model, batch):
+        seen.append(batch["index"].tolist())
+        return sft_loss(model, batch)
+
+    train(model, batches, recording, TrainArgs(lr=1e-3, epochs=3, batch_size=2))
+    per_epoch = [seen[i * len(batches):(i + 1) * len(batches)] for i in range(3)]
+    assert per_epoch == [batches.order(epoch) for epoch in range(3)], "the loop did not train on each epoch's order"
+    assert per_epoch[0] != per_epoch[1] != per_epoch[2], "every epoch trained on the same order"
