@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fedmkt.core.alignment import Aligner
+from fedmkt.core.alignment import Aligner, VocabMap, vocab_map_key
+from fedmkt.core.alignment.cache import save_vocab_map
 from fedmkt.errors import FedMKTError
 
 from .tokenizer_kinds import TRICKY
@@ -31,14 +32,20 @@ def test_second_call_is_served_from_the_cache(aligner, tokenizers_by_kind):
 
 
 def test_vocab_map_comes_from_the_disk_cache(tokenizers_by_kind, tmp_path):
-    first = Aligner.from_tokenizers(
-        tokenizers_by_kind["wordpiece"], tokenizers_by_kind["gemma_bpe"], tmp_path
-    )
-    files = sorted(tmp_path.iterdir())
-    second = Aligner.from_tokenizers(
-        tokenizers_by_kind["wordpiece"], tokenizers_by_kind["gemma_bpe"], tmp_path
-    )
-    assert sorted(tmp_path.iterdir()) == files and np.array_equal(first.table, second.table)
+    source, target = tokenizers_by_kind["wordpiece"], tokenizers_by_kind["gemma_bpe"]
+    first = Aligner.from_tokenizers(source, target, tmp_path)
+    entry = tmp_path / f"{vocab_map_key(first.source, first.target)}.npz"
+    assert sorted(tmp_path.iterdir()) == [entry], "the first build did not store its map in the cache"
+    # Plant a recognisably different map under the same key: only a real cache read can return it.
+    vocab_map = first.vocab_map
+    planted = VocabMap(np.zeros_like(vocab_map.target_ids), vocab_map.distance, vocab_map.kind,
+                       vocab_map.target_size, vocab_map.key)
+    save_vocab_map(entry, planted)
+    assert first.table.any()
+    second = Aligner.from_tokenizers(source, target, tmp_path)
+    read = np.array_equal(second.table.numpy(), planted.target_ids)
+    assert read, "the second Aligner rebuilt its vocabulary map instead of reading the cached one"
+    assert sorted(tmp_path.iterdir()) == [entry]
 
 
 def test_save_and_load(aligner, tokenizers_by_kind, tmp_path):
