@@ -41,11 +41,13 @@ def test_unknown_model_lists_the_known_names(tmp_path):
 
 def test_validate_prints_every_default(tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"task": "tiny_qa", "server": {"model": "a"}, "clients": [{"model": "b"}]}))
+    config.write_text(yaml.safe_dump({"task": "tiny_qa", "server": {"model": "tiny-llama-unigram"},
+                                      "clients": [{"model": "tiny-gpt2-bpe"}]}))
     result = fedmkt("validate", str(config))
     assert result.returncode == 0
-    resolved = yaml.safe_load(result.stdout)
+    resolved = yaml.safe_load(result.stdout)  # what was checked follows as YAML comments
     assert resolved["fedmkt"]["top_k"] == 128 and resolved["clients"][0]["name"] == "client-1"
+    assert "# checked: experiment: fedmkt.top_k 128 within every vocabulary" in result.stdout
 
 
 def test_tasks_lists_the_registry():

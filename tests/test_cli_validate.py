@@ -57,3 +57,44 @@ def test_hostile_configs_cost_one_short_line(cli, tmp_path, command, case, text,
     code, out, err = cli(command, str(config), *args)
     one_line_error(code, err, str(config), *words)
     assert not (tmp_path / "out").exists()
+
+
+SIZE_CASES = [  # (case, change to BASE, words): valid field by field, refused against the models or the task
+    ("top_k wider than a vocabulary", {"fedmkt": {"top_k": 5000}, "methods": ["FedMKT-SLM"]},
+     ["'fedmkt.top_k' is 5000, larger than the vocabulary of model 'tiny-gpt2-bpe'"]),
+    ("eval_size past the test split", {"data": {"eval_size": 201}},
+     ["data.eval_size: 201 requested, 200 available in tiny_qa's test split"]),
+    ("private_size past the train split", {"data": {"private_size": 400}},
+     ["data.public_size, data.private_size, data.dev_size", "400 available in tiny_qa's train split"]),
+    ("max_length past the positions", {"clients": [{"model": "tiny-gpt2-bpe", "train": {"max_length": 4096}}]},
+     ["'clients[0].train.max_length' is 4096, more than the 1024 positions"]),
+    ("max_new_tokens filling the context", {"task": "tiny_gen", "eval": {"max_new_tokens": 1024}},
+     ["'eval.max_new_tokens' is 1024", "leaves no room for the prompt"]),
+    ("a hub id with the hub offline", {"clients": [{"model": "someorg/no-such-model"}]},
+     ["'someorg/no-such-model' is not a known short name", "unreachable (offline)"]),
+]
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("case, change, words", SIZE_CASES, ids=[c[0] for c in SIZE_CASES])
+def test_validate_refuses_what_run_refuses_and_run_refuses_it_first(cli, tmp_path, monkeypatch, command, case,
+                                                                   change, words):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = tmp_path / "sizes.yaml"
+    config.write_text(yaml.safe_dump({**BASE, **change}))
+    args = ["--out", str(tmp_path / "out"), "--no-progress"] if command == "run" else []
+    code, out, err = cli(command, str(config), *args)
+    one_line_error(code, err, *words)
+    assert out == "" and not (tmp_path / "out").exists()  # validate prints no YAML; run writes nothing
+
+
+def test_validate_of_a_config_that_fits_prints_what_it_checked(cli, tmp_path):
+    config = tmp_path / "ok.yaml"
+    config.write_text(yaml.safe_dump(BASE))
+    code, out, err = cli("validate", str(config))
+    assert code == 0, err
+    assert yaml.safe_load(out)["data"]["eval_size"] == 4
+    checked = [line for line in out.splitlines() if line.startswith("# checked: ")]
+    assert checked[0] == "# checked: experiment: tiny_qa (multiple_choice): public 4, private 4, dev 0 from the " \
+                         "train split; eval 4 from the test split"
+    assert any("tiny-gpt2-bpe: " in line and "1024 positions" in line for line in checked)

@@ -87,10 +87,13 @@ def _select(configs: list, only: list[str] | None, source: str) -> list:
 
 @app.command()
 def validate(config: Annotated[Path, typer.Argument(help="Experiment YAML to check.")]) -> None:
-    """Check a config file and print it with every default filled in."""
-    from fedmkt.config import dump_configs, load_configs
+    """Check a config file as `run` would (sizes against the models and the task, fetching what it reads) and
+    print it with every default filled in, then what was checked."""
+    from fedmkt.config import load_configs
+    from fedmkt.runners.preflight import validated_text
 
-    console.print(dump_configs(load_configs(config)), end="", markup=False, highlight=False)
+    text = validated_text(load_configs(config), show_progress=console.is_terminal)
+    console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -3,8 +3,8 @@
 import pytest
 
 from fedmkt.errors import FedMKTError
-from fedmkt.models.checks import check_models_fit, check_top_k, vocabulary_sizes
-from fedmkt.models.tiny import build_tiny_tokenizer
+from fedmkt.models.checks import check_max_length, check_top_k, context_length, load_tokenizers, vocabulary_sizes
+from fedmkt.models.tiny import build_tiny_model, build_tiny_tokenizer
 
 
 def test_vocabulary_sizes_are_the_tokenizers_lengths():
@@ -24,10 +24,31 @@ def test_top_k_larger_than_the_smallest_vocabulary_names_the_field_and_the_model
                                  f"'tiny-qwen2-wordpiece' ({smallest} tokens); expected at most {smallest}")
 
 
-def test_check_models_fit_skips_top_k_when_nothing_is_exchanged():
-    models = ["tiny-llama-unigram", "tiny-gpt2-bpe"]
-    assert check_models_fit(10**6, models, exchanges_distributions=False)["tiny-gpt2-bpe"] > 0
-    with pytest.raises(FedMKTError, match="'fedmkt.top_k' is 1000000"):
-        check_models_fit(10**6, models)
+def test_load_tokenizers_loads_each_model_once_and_names_a_broken_one():
+    tokenizers = load_tokenizers(["tiny-gpt2-bpe", "tiny-llama-unigram", "tiny-gpt2-bpe"])
+    assert list(tokenizers) == ["tiny-gpt2-bpe", "tiny-llama-unigram"]
+    assert tokenizers["tiny-gpt2-bpe"]("a cat")["input_ids"]
     with pytest.raises(FedMKTError, match="tiny model 'tiny-nope-bpe': unknown architecture"):
-        check_models_fit(8, ["tiny-nope-bpe"])
+        load_tokenizers(["tiny-gpt2-bpe", "tiny-nope-bpe"])
+
+
+def test_context_length_is_what_evaluation_reads_from_the_model(tmp_path):
+    """Read from the config alone; the same number as the loaded model's max_position_embeddings."""
+    model, tokenizer = build_tiny_model("tiny-opt-bpe", seed=0)
+    assert context_length("tiny-opt-bpe") == model.config.max_position_embeddings
+    model.config.max_position_embeddings = 96
+    model.save_pretrained(tmp_path / "m")
+    tokenizer.save_pretrained(tmp_path / "m")
+    assert context_length(str(tmp_path / "m")) == 96
+    (tmp_path / "m" / "config.json").write_text("{not json")
+    with pytest.raises(FedMKTError, match="cannot read its config.json"):
+        context_length(str(tmp_path / "m"))
+
+
+def test_max_length_past_the_positions_names_the_field():
+    check_max_length(96, 96, "m", "server.train.max_length")  # equal fits
+    check_max_length(10**6, None, "m", "server.train.max_length")  # no limit known: nothing to check
+    with pytest.raises(FedMKTError) as caught:
+        check_max_length(97, 96, "m", "clients[1].train.max_length")
+    assert str(caught.value) == "'clients[1].train.max_length' is 97, more than the 96 positions of model 'm'; " \
+                                "expected at most 96"

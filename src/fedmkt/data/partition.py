@@ -63,6 +63,22 @@ class FederatedSplit:
         return [dict(Counter(e.group for e in p)) for p in self.private]
 
 
+class NotEnoughData(FedMKTError):
+    """The pools cannot give the requested sizes.
+
+    ``pool`` is ``"eval"`` or ``"train"``; ``requested`` and ``available`` count examples,
+    ``detail`` is how ``requested`` adds up, and ``held_out`` how many eval examples were taken
+    out of the train pool first (tasks whose one labelled split serves both). Callers that know
+    the config (``runners.split``) reword it in terms of its fields.
+    """
+
+    def __init__(self, message: str, *, pool: str, requested: int, available: int, detail: str = "",
+                 held_out: int = 0) -> None:
+        super().__init__(message)
+        self.pool, self.requested, self.available = pool, requested, available
+        self.detail, self.held_out = detail, held_out
+
+
 def _check_unique(examples: list[Example], what: str) -> None:
     seen: set[str] = set()
     for e in examples:
@@ -94,15 +110,17 @@ def _check_args(
         raise FedMKTError(f"alpha: the Dirichlet concentration must be > 0, got {alpha}")
 
 
-def _even_share(pool_size: int, fixed: int, parts: int, what: str) -> int:
+def _even_share(pool_size: int, fixed: int, parts: int, what: str, held_out: int = 0) -> int:
     """Equal share of what the fixed sizes leave, for each of ``parts`` unset sets (0 if none)."""
     if not parts:
         return 0
     share = (pool_size - fixed) // parts
     if share < 1:
-        raise FedMKTError(
+        raise NotEnoughData(
             f"not enough data: {pool_size} examples, {fixed} taken by the given sizes, "
-            f"cannot give each of {parts} {what} at least one"
+            f"cannot give each of {parts} {what} at least one",
+            pool="train", requested=fixed + parts, available=pool_size,
+            detail=f"{fixed} for the sizes given + 1 for each of {parts} {what}", held_out=held_out,
         )
     return share
 
@@ -176,8 +194,9 @@ def make_federated_split(
     elif eval_size is None:
         eval_size = len(eval_pool)
     if eval_size > len(eval_pool):
-        raise FedMKTError(
-            f"not enough eval data: eval_size {eval_size} requested, {len(eval_pool)} available"
+        raise NotEnoughData(
+            f"not enough eval data: eval_size {eval_size} requested, {len(eval_pool)} available",
+            pool="eval", requested=eval_size, available=len(eval_pool),
         )
     eval_rng = np.random.default_rng([seed, _EVAL_STREAM])
     evals = [eval_pool[i] for i in eval_rng.permutation(len(eval_pool))[:eval_size]]
@@ -185,15 +204,18 @@ def make_federated_split(
     eval_uids = {e.uid for e in evals}
     candidates = [e for e in train if e.uid not in eval_uids]
     if not share:
-        share = _even_share(len(candidates), fixed, unset, "unset sets (public, private)")
+        share = _even_share(len(candidates), fixed, unset, "unset sets (public, private)",
+                            held_out=eval_size if one_pool else 0)
     public_n = share if public_size is None else public_size
     private_n = share if private_size is None else private_size
     needed = dev_size + public_n + n_clients * private_n
     if needed > len(candidates):
-        raise FedMKTError(
-            f"not enough training data: dev {dev_size} + public {public_n} + {n_clients} clients x "
-            f"{private_n} private = {needed} examples requested, {len(candidates)} available"
-            + (f" after removing the {eval_size} eval examples" if one_pool else "")
+        detail = f"dev {dev_size} + public {public_n} + {n_clients} clients x {private_n} private"
+        after = f" after removing the {eval_size} eval examples" if one_pool else ""
+        raise NotEnoughData(
+            f"not enough training data: {detail} = {needed} examples requested, {len(candidates)} available{after}",
+            pool="train", requested=needed, available=len(candidates), detail=detail,
+            held_out=eval_size if one_pool else 0,
         )
 
     train_rng = np.random.default_rng([seed, _TRAIN_STREAM])

