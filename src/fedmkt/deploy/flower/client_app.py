@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
-import yaml
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
@@ -48,6 +47,7 @@ from fedmkt.errors import FedMKTError
 from fedmkt.models.lora import adapter_config_json, get_adapter_state
 from fedmkt.report.comm import parameter_bytes
 from fedmkt.runners.variants import PrivateOnlyClient, round_args, trains_private
+from fedmkt.safe_yaml import load_yaml
 
 app = ClientApp()
 
@@ -55,9 +55,11 @@ app = ClientApp()
 def job_of(message: Message) -> tuple[ExperimentConfig, ConfigRecord]:
     """The experiment config and the step's settings the server sent."""
     job = message.content.config_records.get("job")
-    if job is None or not isinstance(job.get("experiment"), str):
+    text = job.get("experiment") if job is not None else None
+    if job is None or not isinstance(text, str):
         raise FedMKTError("message from the server lacks its 'job' record (experiment config)")
-    return parse_config(yaml.safe_load(job["experiment"]), "experiment sent by the server"), job
+    source = "experiment sent by the server"
+    return parse_config(load_yaml(text, source), source), job  # bounded: a YAML bomb costs one line
 
 
 def session_of(message: Message, context: Context) -> tuple[NodeSession, ConfigRecord]:
