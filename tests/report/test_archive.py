@@ -3,7 +3,7 @@
 import typer
 from typer.testing import CliRunner
 
-from fedmkt.report.archive import ARCHIVE_RECORD, WEIGHT_FOLDERS, archive_run
+from fedmkt.report.archive import ARCHIVE_RECORD, NOT_RECORD, archive_run
 from fedmkt.report.commands import archive, build_results
 from fedmkt.report.reproduce import reproduce_command
 
@@ -23,8 +23,8 @@ def test_the_archive_holds_every_record_file_and_no_weights(tiny_run, tmp_path):
     assert result.output.startswith(f"{run_dir} -> {dest} (")
     kept = {p.relative_to(dest) for p in dest.rglob("*") if p.is_file()}
     made = {p.relative_to(run_dir) for p in run_dir.rglob("*") if p.is_file()}
-    assert kept - {type(next(iter(made)))(ARCHIVE_RECORD)} == {p for p in made if p.parts[0] not in WEIGHT_FOLDERS}
-    assert not any(p.parts[0] in WEIGHT_FOLDERS for p in kept)
+    assert kept - {type(next(iter(made)))(ARCHIVE_RECORD)} == {p for p in made if p.parts[0] not in NOT_RECORD}
+    assert not any(p.parts[0] in NOT_RECORD for p in kept)
     assert (dest / "results.json").read_bytes() == (run_dir / "results.json").read_bytes()
 
 

@@ -121,3 +121,84 @@ def test_rng_states_round_trip():
     first = (random.random(), np.random.rand(3).tolist(), torch.rand(3).tolist(), np.random.randn())
     restore_rng(saved)
     assert (random.random(), np.random.rand(3).tolist(), torch.rand(3).tolist(), np.random.randn()) == first
+
+
+def _flip(path, offset: int) -> None:
+    """Invert one byte of ``path`` (a bit rot that keeps the length)."""
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _blob_file(tmp_path, suffix: str):
+    (path,) = [p for p in (tmp_path / "checkpoints" / "FedMKT" / "blobs").rglob("*") if p.name.endswith(suffix)]
+    return path
+
+
+@pytest.mark.parametrize("suffix, damage, words", [
+    ("adapter_model.safetensors", lambda p: p.write_bytes(p.read_bytes()[:100]), "is 100 bytes, the manifest recorded"),
+    ("adapter_model.safetensors", lambda p: _flip(p, -3), "does not match the sha256"),
+    ("adapter_config.json", lambda p: p.write_text(p.read_text().replace('"r": 4', '"r": 8')),
+     "adapter_config.json does not match the sha256"),
+    (".bin", lambda p: p.write_bytes(b"\x00dn"), "does not match the sha256"),
+    ("adapter_config.json", lambda p: p.unlink(), "adapter_config.json is missing"),
+], ids=["adapter-cut-short", "adapter-bytes-changed", "adapter-config-edited", "message-changed",
+        "adapter-config-deleted"])
+def test_a_damaged_blob_is_refused_in_one_line_naming_the_file(tmp_path, model, suffix, damage, words):
+    store = PhaseCheckpoint(tmp_path, "FedMKT")
+    store.commit(_state(uploads={"client-1": b"\x00up"}), "upload/client-1", NAMES,
+                 {"adapter/client-1": model, "upload/client-1": b"\x00up"})
+    path = _blob_file(tmp_path, suffix)
+    damage(path)
+    with pytest.raises(FedMKTError) as refused:
+        PhaseCheckpoint(tmp_path, "FedMKT").load(NAMES)
+    message = str(refused.value)
+    assert "\n" not in message and words in message
+    assert f"blobs/{path.parent.name}/{path.name}" in message or f"blobs/{path.name}" in message
+    assert message.endswith("delete that folder to redo phase FedMKT from its first round")
+
+
+def test_digests_follow_blobs_across_commits_and_a_reloaded_store_keeps_checking_them(tmp_path, model):
+    store = PhaseCheckpoint(tmp_path, "FedMKT")
+    store.commit(_state(uploads={"client-1": b"one"}), "upload/client-1", NAMES,
+                 {"adapter/client-1": model, "upload/client-1": b"one"})
+    reloaded = PhaseCheckpoint(tmp_path, "FedMKT")
+    reloaded.load(NAMES)  # a resumed session: its next commit names the earlier blobs too
+    state = _state(done=["private/client-1", "upload/client-1", "server_select"], uploads={"client-1": b"one"})
+    reloaded.commit(state, "server_select", NAMES, {"server_payload": b"down"})
+    manifest = json.loads((tmp_path / "checkpoints" / "FedMKT" / "manifest.json").read_text())
+    blobs = {p.relative_to(tmp_path / "checkpoints" / "FedMKT").as_posix()
+             for p in (tmp_path / "checkpoints" / "FedMKT" / "blobs").rglob("*") if p.is_file()}
+    assert set(manifest["digests"]) == blobs  # every file, the earlier adapter and upload included
+    _blob_file(tmp_path, "upload-client-1.bin").write_bytes(b"two")
+    with pytest.raises(FedMKTError, match=r"upload-client-1.bin does not match the sha256"):
+        PhaseCheckpoint(tmp_path, "FedMKT").load(NAMES)
+
+
+def test_a_manifest_of_an_older_fedmkt_still_loads_and_a_cut_adapter_is_one_line(tmp_path, model):
+    store = PhaseCheckpoint(tmp_path, "FedMKT")
+    store.commit(_state(), "private/client-1", NAMES, {"adapter/client-1": model})
+    manifest = tmp_path / "checkpoints" / "FedMKT" / "manifest.json"
+    record = json.loads(manifest.read_text())
+    del record["digests"]
+    manifest.write_text(json.dumps(record))
+    assert PhaseCheckpoint(tmp_path, "FedMKT").load(NAMES).state == _state()
+    weights = _blob_file(tmp_path, "adapter_model.safetensors")
+    weights.write_bytes(weights.read_bytes()[:50])
+    with pytest.raises(FedMKTError, match=r"adapter_model.safetensors is unreadable \(") as refused:
+        PhaseCheckpoint(tmp_path, "FedMKT").load(NAMES)
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("field", ["round", "rows", "phase_seconds", "files"])
+def test_a_manifest_missing_a_field_is_one_line(tmp_path, model, field):
+    store = PhaseCheckpoint(tmp_path, "FedMKT")
+    store.commit(_state(), "private/client-1", NAMES, {"adapter/client-1": model})
+    manifest = tmp_path / "checkpoints" / "FedMKT" / "manifest.json"
+    record = json.loads(manifest.read_text())
+    del record[field]
+    manifest.write_text(json.dumps(record))
+    with pytest.raises(FedMKTError, match=rf"manifest field missing or malformed \(KeyError: '{field}'\)"):
+        store = PhaseCheckpoint(tmp_path, "FedMKT")
+        store.phase_seconds()
+        store.load(NAMES)

@@ -10,6 +10,7 @@ must hold the clean run's events in the same order, each once, plus only session
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import signal
@@ -97,7 +98,7 @@ def _manifest(run_dir):
     return json.loads((run_dir / "checkpoints" / "FedMKT" / "manifest.json").read_text())
 
 
-def test_non_finite_loss_stops_in_one_line_and_resumes_from_the_last_good_step(reference, tmp_path, in_process):
+def test_non_finite_loss_stops_in_one_line_and_resumes_from_the_last_good_step(tmp_path, in_process):
     # absurd settings: each step multiplies the server's adapter by about -1e30 (AdamW's decoupled weight
     # decay), so within a few steps it overflows and the loss is no longer finite
     train = {**CONFIG["server"]["train"], "lr": 1.0, "weight_decay": 1e30, "epochs": 3}
@@ -108,7 +109,7 @@ def test_non_finite_loss_stops_in_one_line_and_resumes_from_the_last_good_step(r
     assert "\n" not in message
     assert message.startswith("FedMKT round 1, step server_train: ")
     assert "is nan" in message or "is inf" in message
-    assert message.endswith(f"run `fedmkt run --resume {tmp_path}`")
+    assert message.endswith(f"a change needs a new run), then run `fedmkt run --resume {tmp_path}`")
 
     manifest = _manifest(tmp_path)  # the last good checkpoint: everything before the failed step
     assert (manifest["round"], manifest["done"][-1]) == (1, "server_select")
@@ -117,10 +118,18 @@ def test_non_finite_loss_stops_in_one_line_and_resumes_from_the_last_good_step(r
         weights = load_file(blobs / manifest["files"][f"adapter/{name}"] / "adapter_model.safetensors")
         assert weights and all(torch.isfinite(w).all() for w in weights.values())
 
-    # the user restores sane settings in the run folder's config and resumes: the clean run's results
-    rows = run_suite([in_process()], tmp_path, resume=True, show_progress=False)
-    assert [asdict(r) for r in rows] == json.loads((reference / "results.json").read_text())
-    assert work_events(tmp_path) == work_events(reference)
+    # sane settings in the run folder's config would mix two settings in one run: refused, naming them
+    with pytest.raises(FedMKTError) as mixed:
+        run_suite([in_process()], tmp_path, resume=True, show_progress=False)
+    assert str(mixed.value) == (
+        f"{tmp_path / 'config.yaml'} was changed after the run started (server.train.lr: 1.0 at start, 0.003 now; "
+        f"server.train.epochs: 3 at start, 1 now; server.train.weight_decay: 1e+30 at start, 0.1 now); resuming "
+        f"would mix settings: restore it, or start a new run with --out")
+    assert _manifest(tmp_path) == manifest  # the refusal touched nothing
+
+    # the same settings resume after the last good step, and fail there again, as they must
+    with pytest.raises(FedMKTError, match=r"^FedMKT round 1, step server_train: "):
+        run_suite([in_process(server=absurd)], tmp_path, resume=True, show_progress=False)
     assert [(e["round"], e["after_step"]) for e in events(tmp_path) if e["event"] == "phase_resumed"] == [
         (1, "server_select")]
 
@@ -157,3 +166,60 @@ def test_full_disk_stops_in_one_line_and_leaves_a_resumable_folder(reference, tm
     assert [asdict(r) for r in rows] == json.loads((reference / "results.json").read_text())
     assert (tmp_path / "comm.jsonl").read_text() == (reference / "comm.jsonl").read_text()
     assert work_events(tmp_path) == work_events(reference)
+
+
+def _stopped_in_round_2(tmp_path, in_process) -> None:
+    """A run stopped (full disk) during round 2 of FedMKT: baselines finished, round 1 checkpointed."""
+    with pytest.MonkeyPatch.context() as patch:
+        fail_manifest_commit(patch, 2, "client_kd/client-1")
+        with pytest.raises(FedMKTError, match="disk full"):
+            run_suite([in_process()], tmp_path, show_progress=False)
+
+
+def _tear_event(run_dir, event: str, round_: int) -> int:
+    """Cut the first ``event`` line of ``round_`` in metrics.jsonl to its first half; returns its line number."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines(keepends=True)
+    number = next(i for i, line in enumerate(lines, start=1)
+                  if json.loads(line)["event"] == event and json.loads(line).get("round") == round_)
+    lines[number - 1] = lines[number - 1][: len(lines[number - 1]) // 2]
+    (run_dir / "metrics.jsonl").write_text("".join(lines))
+    return number
+
+
+def test_a_torn_line_the_checkpoint_counts_is_recovered_exactly_and_report_names_it(reference, tmp_path, in_process):
+    from rich.console import Console
+
+    from fedmkt.report.commands import build_results
+
+    _stopped_in_round_2(tmp_path, in_process)
+    line = _tear_event(tmp_path, "server_train", 1)  # inside the part the round-2 checkpoint counts
+    damaged: list[str] = []
+    build_results([tmp_path], config_dirs=[], link_base=tmp_path, n_resamples=100, damaged=damaged)
+    assert len(damaged) == 1 and f"{tmp_path / 'metrics.jsonl'}:{line}: not a JSON line" in damaged[0]
+
+    console = Console(file=io.StringIO(), width=400)
+    rows = run_suite([in_process()], tmp_path, resume=True, show_progress=False, console=console)
+    note = f"note: {tmp_path / 'metrics.jsonl'}:{line}: not a JSON line"
+    assert note in console.file.getvalue() and "redoing FedMKT (from its first round)" in console.file.getvalue()
+    assert [asdict(r) for r in rows] == json.loads((reference / "results.json").read_text())
+    assert (tmp_path / "comm.jsonl").read_text() == (reference / "comm.jsonl").read_text()
+    assert work_events(tmp_path) == work_events(reference)
+    (resumed,) = [e for e in events(tmp_path) if e["event"] == "run_resume"]
+    assert resumed["recovered"].startswith(f"{tmp_path / 'metrics.jsonl'}:{line}: ")
+    damaged.clear()
+    build_results([tmp_path], config_dirs=[], link_base=tmp_path, n_resamples=100, damaged=damaged)
+    assert damaged == []  # the folder is whole again
+
+
+def test_a_cut_adapter_in_the_checkpoint_is_refused_in_one_line_naming_it(tmp_path, in_process):
+    _stopped_in_round_2(tmp_path, in_process)
+    (weights,) = (tmp_path / "checkpoints" / "FedMKT" / "blobs").glob("*adapter-server/adapter_model.safetensors")
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(FedMKTError) as refused:
+        run_suite([in_process()], tmp_path, resume=True, show_progress=False)
+    relative = weights.relative_to(tmp_path / "checkpoints" / "FedMKT").as_posix()
+    recorded = _manifest(tmp_path)["digests"][relative]["bytes"]
+    assert recorded > 1000
+    assert str(refused.value) == (
+        f"checkpoint {tmp_path / 'checkpoints' / 'FedMKT'}: {relative} is 1000 bytes, the manifest recorded "
+        f"{recorded} (cut short or damaged); delete that folder to redo phase FedMKT from its first round")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fedmkt.io import append_line, truncate_to
+from fedmkt.report.events import read_jsonl
 from fedmkt.report.markdown import markdown_table
 
 if TYPE_CHECKING:
@@ -39,9 +40,8 @@ class CommLedger:
         return truncate_to(self.path, size)
 
     def read(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line]
+        """Every message's line; a damaged line raises a one-line ``FedMKTError`` naming ``comm.jsonl:<line>``."""
+        return read_jsonl(self.path)
 
 
 def parameter_bytes(model: nn.Module, *, trainable_only: bool) -> int:

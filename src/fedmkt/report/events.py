@@ -4,6 +4,10 @@ Append-only and flushed per line, so a killed run keeps every event it finished.
 after a run's last checkpoint belong to unfinished work: ``fedmkt run --resume`` cuts the file
 back to the length the checkpoint recorded (:meth:`EventLog.truncate`) before redoing it, so no
 event appears twice.
+
+A damaged line (a torn write, a disk error, a hand edit) is never a ``JSONDecodeError``
+traceback: :func:`read_jsonl` names the file and line in one ``FedMKTError``, and
+:func:`scan_jsonl` reads what is readable and lists the damaged lines (``fedmkt report``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,45 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fedmkt.errors import FedMKTError
 from fedmkt.io import append_line, truncate_to
+
+
+def _parse(line: bytes) -> dict[str, Any] | str:
+    """The JSON object on ``line``, or why it is not one."""
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        return f"not UTF-8 text (byte {error.start})"
+    except ValueError as error:
+        return f"not a JSON line ({str(error).split(':')[0]})"
+    return record if isinstance(record, dict) else f"a JSON {type(record).__name__}, not an object"
+
+
+def scan_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every readable record of a JSON-lines file, and ``"<path>:<line>: <what is wrong>"`` for each damaged line."""
+    if not path.is_file():
+        return [], []
+    records: list[dict[str, Any]] = []
+    damaged: list[str] = []
+    for number, line in enumerate(path.read_bytes().split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        parsed = _parse(line)
+        if isinstance(parsed, str):
+            damaged.append(f"{path}:{number}: {parsed}")
+        else:
+            records.append(parsed)
+    return records, damaged
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every record of a JSON-lines file; a damaged line raises a one-line ``FedMKTError`` naming it."""
+    records, damaged = scan_jsonl(path)
+    if damaged:
+        more = f" (and {len(damaged) - 1} more damaged lines)" if len(damaged) > 1 else ""
+        raise FedMKTError(f"{damaged[0]}{more}; the file is damaged")
+    return records
 
 
 class EventLog:
@@ -36,6 +78,5 @@ class EventLog:
         return truncate_to(self.path, size)
 
     def read(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line]
+        """Every event; a damaged line raises a one-line ``FedMKTError`` naming ``metrics.jsonl:<line>``."""
+        return read_jsonl(self.path)

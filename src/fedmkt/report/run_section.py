@@ -8,7 +8,7 @@ its finished phases (``phases/*.json``) and says so.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import re
 import shutil
@@ -18,6 +18,7 @@ from pathlib import Path
 from fedmkt.config import ExperimentConfig, load_configs
 from fedmkt.errors import FedMKTError
 from fedmkt.report.claims import NO_SCORES, Comparison, render_claims
+from fedmkt.report.events import scan_jsonl
 from fedmkt.report.markdown import markdown_table
 from fedmkt.report.reproduce import Reproduction
 from fedmkt.report.results import ResultRow, read_results
@@ -37,22 +38,27 @@ class ExperimentFolder:
 
 
 def _jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The readable lines (``report.damage`` lists the damaged ones)."""
+    return scan_jsonl(path)[0]
 
 
 def _phase_rows(path: Path) -> list[ResultRow]:
-    """Rows of the finished phases (``phases/*.json``: a record with ``rows``, or a bare list)."""
+    """Rows of the finished phases whose records are intact (``report.damage`` lists the others)."""
+    from fedmkt.runners.journal import read_phase
+
     rows: list[ResultRow] = []
     for file in sorted((path / "phases").glob("*.json")):
-        record = json.loads(file.read_text(encoding="utf-8"))
-        rows += [ResultRow.from_dict(d) for d in (record["rows"] if isinstance(record, dict) else record)]
+        with contextlib.suppress(FedMKTError):
+            rows += read_phase(path, file.stem) or []
     return rows
 
 
 def is_experiment(path: Path) -> bool:
-    return (path / "config.yaml").is_file() and (path / "metrics.jsonl").is_file()
+    """An experiment's folder: its config and its log (or, where the log was lost, its finished phases).
+
+    A suite's folder has a config and results, but neither of these.
+    """
+    return (path / "config.yaml").is_file() and ((path / "metrics.jsonl").is_file() or (path / "phases").is_dir())
 
 
 def experiment_folders(run_dir: Path) -> list[Path]:

@@ -24,11 +24,16 @@ Order of a commit: blobs are written and fsynced under names no committed manife
 logs are fsynced, then ``manifest.json`` is replaced atomically, last; only then are blobs the new
 manifest does not name deleted. A kill at any moment leaves the previous manifest and every file
 it names intact, so a torn checkpoint is never taken as complete.
+
+The manifest records each blob file's length and sha256; :meth:`PhaseCheckpoint.load` checks them,
+so a file damaged after its commit (cut short, overwritten) is refused in one line naming it,
+not loaded (or met as a ``SafetensorError`` traceback).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import random
 import re
@@ -39,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import save
 from torch import nn
 
@@ -57,6 +63,10 @@ Changed = dict[str, nn.Module | bytes]
 
 class StepFailed(FedMKTError):
     """A step of a phase failed; finished work (the last checkpoint included) is kept for ``--resume``."""
+
+
+class CheckpointDamaged(FedMKTError):
+    """A checkpoint that cannot be used (damaged, or saved for other participants): the line says what to delete."""
 
 
 @dataclass
@@ -105,24 +115,51 @@ def capture_rng() -> dict:
             "torch": encode(torch.get_rng_state()), "cuda": cuda}
 
 
-def restore_rng(state: dict) -> None:
-    """Inverse of :func:`capture_rng` (CUDA states only when the same number of devices is in use)."""
+def _decode_rng(state: dict) -> tuple[tuple, dict, torch.Tensor]:
+    """The python, numpy and torch states of :func:`capture_rng`'s JSON, as their setters take them."""
     version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
     numpy_state = dict(state["numpy"])
     numpy_state["state"] = {**numpy_state["state"],
                             "key": np.asarray(numpy_state["state"]["key"], dtype=np.uint32)}
+    return (version, tuple(internal), gauss), numpy_state, _decode_tensor(state["torch"])
+
+
+def _decode_tensor(text: str) -> torch.Tensor:
+    return torch.frombuffer(bytearray(base64.b64decode(text, validate=True)), dtype=torch.uint8)
+
+
+def check_rng(state: dict) -> None:
+    """Raise if ``state`` is not one :func:`restore_rng` can apply (tried on throwaway generators)."""
+    python, numpy_state, torch_state = _decode_rng(state)
+    random.Random().setstate(python)
+    np.random.RandomState().set_state(numpy_state)
+    torch.Generator().set_state(torch_state)
+
+
+def restore_rng(state: dict) -> None:
+    """Inverse of :func:`capture_rng` (CUDA states only when the same number of devices is in use)."""
+    python, numpy_state, torch_state = _decode_rng(state)
+    random.setstate(python)
     np.random.set_state(numpy_state)
-    decode = lambda s: torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8)  # noqa: E731
-    torch.set_rng_state(decode(state["torch"]))
+    torch.set_rng_state(torch_state)
+    decode = _decode_tensor
     if state.get("cuda") and torch.cuda.is_available() and torch.cuda.device_count() == len(state["cuda"]):
         torch.cuda.set_rng_state_all([decode(s) for s in state["cuda"]])
 
 
-def _save_adapter(model: nn.Module, folder: Path) -> None:
+Digests = dict[str, dict[str, int | str]]
+"""A blob file's path under the checkpoint folder -> its ``bytes`` and ``sha256``."""
+
+
+def _digest(data: bytes) -> dict[str, int | str]:
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _save_adapter(model: nn.Module, folder: Path) -> dict[str, bytes]:
     """The adapter in peft's format (``adapter_config.json`` + ``adapter_model.safetensors``), fsynced.
 
-    ``save_adapter`` would also render a model card (most of its 60 ms); a checkpoint needs none.
+    Returns each file's name and content (for the manifest's digests). ``save_adapter`` would also
+    render a model card (most of its 60 ms); a checkpoint needs none.
     """
     with writing(folder):
         shutil.rmtree(folder, ignore_errors=True)  # a leftover of this step's killed attempt
@@ -130,7 +167,10 @@ def _save_adapter(model: nn.Module, folder: Path) -> None:
         peft = as_peft(model)
         peft.peft_config[peft.active_adapter].save_pretrained(str(folder))
         fsync_file(folder / "adapter_config.json")
-    atomic_write_bytes(folder / "adapter_model.safetensors", save(get_adapter_state(model), metadata={"format": "pt"}))
+        config = (folder / "adapter_config.json").read_bytes()
+    weights = save(get_adapter_state(model), metadata={"format": "pt"})
+    atomic_write_bytes(folder / "adapter_model.safetensors", weights)
+    return {"adapter_config.json": config, "adapter_model.safetensors": weights}
 
 
 def _slug(text: str) -> str:
@@ -145,6 +185,7 @@ class PhaseCheckpoint:
         self.run_dir = run_dir
         self.phase = phase
         self.files: dict[str, str] = {}  # "adapter/<name>", "upload/<name>", "server_payload" -> blob name
+        self.digests: Digests = {}  # "blobs/<blob>[/<file>]" -> length and sha256
 
     @property
     def manifest(self) -> Path:
@@ -174,15 +215,20 @@ class PhaseCheckpoint:
             path = blobs / (name if not isinstance(value, bytes) else name + ".bin")
             if isinstance(value, bytes):
                 atomic_write_bytes(path, value)
+                self.digests[f"blobs/{path.name}"] = _digest(value)
             else:
-                _save_adapter(value, path)
+                for file, data in _save_adapter(value, path).items():
+                    self.digests[f"blobs/{path.name}/{file}"] = _digest(data)
             self.files[key] = path.name
         self.files = {k: v for k, v in self.files.items()
                       if not k.startswith("upload/") or k.removeprefix("upload/") in state.uploads}
+        kept = set(self.files.values())
+        self.digests = {k: v for k, v in self.digests.items() if k.split("/")[1] in kept}
         record = {
             "format": FORMAT, "phase": self.phase, "participants": participants,
             **asdict(current_watermark(self.run_dir)),
-            "round": state.round, "done": state.done, "files": self.files, "own_nll": state.own_nll,
+            "round": state.round, "done": state.done, "files": self.files, "digests": self.digests,
+            "own_nll": state.own_nll,
             "rows": [asdict(r) for r in state.rows], "timings": state.timings,
             "round_seconds": state.round_seconds, "phase_seconds": state.phase_seconds,
             "rng": capture_rng(),
@@ -202,7 +248,12 @@ class PhaseCheckpoint:
 
     def phase_seconds(self) -> float | None:
         """Seconds the phase ran before its last commit (None: no checkpoint)."""
-        return float(self._record()["phase_seconds"]) if self.exists() else None
+        if not self.exists():
+            return None
+        try:
+            return float(self._record()["phase_seconds"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise self._damaged(f"manifest field missing or malformed ({type(error).__name__}: {error})") from None
 
     def _record(self) -> dict:
         try:
@@ -214,29 +265,59 @@ class PhaseCheckpoint:
                                 f"expected {FORMAT}")
         return record
 
-    def _damaged(self, what: str) -> FedMKTError:
-        return FedMKTError(f"checkpoint {self.folder}: {what}; delete that folder to redo phase "
+    def _damaged(self, what: str) -> CheckpointDamaged:
+        return CheckpointDamaged(f"checkpoint {self.folder}: {what}; delete that folder to redo phase "
                            f"{self.phase} from its first round")
 
-    def load(self, participants: list[str]) -> Saved:
-        """The committed state; raises a one-line FedMKTError if it does not fit this run."""
-        record = self._record()
-        if record["participants"] != participants:
-            raise self._damaged(f"saved for participants {record['participants']}, the config has {participants}")
-        files: dict[str, str] = dict(record["files"])
+    def _check_blobs(self, files: dict[str, str], digests: Digests) -> None:
+        """Every file the manifest names exists, with the length and sha256 it recorded."""
         for key, name in files.items():
             if not (self.folder / "blobs" / name).exists():
                 raise self._damaged(f"{key} file blobs/{name} is missing")
-        read = lambda key: (self.folder / "blobs" / files[key]).read_bytes()  # noqa: E731
-        state = PhaseState(
-            round=int(record["round"]), done=list(record["done"]),
-            uploads={k.removeprefix("upload/"): read(k) for k in files if k.startswith("upload/")},
-            own_nll={c: {u: float(x) for u, x in nll.items()} for c, nll in record["own_nll"].items()},
-            server_payload=read("server_payload") if "server_payload" in files else None,
-            rows=[ResultRow.from_dict(r) for r in record["rows"]], timings=dict(record["timings"]),
-            round_seconds=float(record["round_seconds"]), phase_seconds=float(record["phase_seconds"]),
-        )
-        self.files = files
+        for relative, expected in digests.items():
+            path = self.folder / relative
+            if not path.is_file():
+                raise self._damaged(f"{relative} is missing")
+            data = path.read_bytes()
+            if len(data) != expected["bytes"]:
+                raise self._damaged(f"{relative} is {len(data)} bytes, the manifest recorded {expected['bytes']} "
+                                    f"(cut short or damaged)")
+            if hashlib.sha256(data).hexdigest() != expected["sha256"]:
+                raise self._damaged(f"{relative} does not match the sha256 the manifest recorded (damaged)")
+        if not digests:  # a manifest of an older fedmkt: at least the adapters must parse
+            for key, name in files.items():
+                weights = self.folder / "blobs" / name / "adapter_model.safetensors"
+                if key.startswith("adapter/"):
+                    try:
+                        with safe_open(str(weights), framework="pt") as handle:
+                            list(handle.keys())
+                    except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
+                        raise self._damaged(f"blobs/{name}/adapter_model.safetensors is unreadable "
+                                            f"({' '.join(str(error).split())[:120]})") from None
+
+    def load(self, participants: list[str]) -> Saved:
+        """The committed state; raises a one-line FedMKTError if it does not fit this run or is damaged."""
+        record = self._record()
+        try:
+            if record["participants"] != participants:
+                raise self._damaged(f"saved for participants {record['participants']}, the config has {participants}")
+            files: dict[str, str] = {str(k): str(v) for k, v in dict(record["files"]).items()}
+            digests: Digests = dict(record.get("digests") or {})  # none in manifests of older fedmkt
+            self._check_blobs(files, digests)
+            read = lambda key: (self.folder / "blobs" / files[key]).read_bytes()  # noqa: E731
+            state = PhaseState(
+                round=int(record["round"]), done=list(record["done"]),
+                uploads={k.removeprefix("upload/"): read(k) for k in files if k.startswith("upload/")},
+                own_nll={c: {u: float(x) for u, x in nll.items()} for c, nll in record["own_nll"].items()},
+                server_payload=read("server_payload") if "server_payload" in files else None,
+                rows=[ResultRow.from_dict(r) for r in record["rows"]], timings=dict(record["timings"]),
+                round_seconds=float(record["round_seconds"]), phase_seconds=float(record["phase_seconds"]),
+            )
+            check_rng(record["rng"])
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as error:
+            raise self._damaged(f"manifest field missing or malformed ({type(error).__name__}: "
+                                f"{' '.join(str(error).split())[:120]})") from None
+        self.files, self.digests = files, digests
         adapters = {k.removeprefix("adapter/"): self.folder / "blobs" / v for k, v in files.items()
                     if k.startswith("adapter/")}
         return Saved(state, record["rng"], adapters)

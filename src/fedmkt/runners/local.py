@@ -9,6 +9,10 @@ Resuming first cuts ``metrics.jsonl`` and ``comm.jsonl`` back to the newest fini
 (``runners.journal``): the events after it belong to work that is redone, so none is duplicated.
 A failed write (a full disk) or a failed step (a non-finite loss) stops the run with one line
 that says how to resume; the last checkpoint stays intact.
+
+A run holds its folder's lock (``runners.lock``) from start to end, records the config it
+started with (``runners.identity``: a resume refuses one edited since), and starts only in a
+folder that is new, empty, or holds no more than a run that failed before its first phase left.
 """
 
 from __future__ import annotations
@@ -39,9 +43,10 @@ from fedmkt.report.exclusions import exclusion_records, render_exclusions
 from fedmkt.report.plots import plot_methods, plot_rounds
 from fedmkt.report.results import ResultRow, write_results
 from fedmkt.report.table import render_report
-from fedmkt.runners import journal
-from fedmkt.runners.checkpoint import PhaseCheckpoint, StepFailed
+from fedmkt.runners import identity, journal, lock
+from fedmkt.runners.checkpoint import CheckpointDamaged, PhaseCheckpoint, StepFailed
 from fedmkt.runners.context import RunContext
+from fedmkt.runners.folders import check_names
 from fedmkt.runners.phases import Phase, plan_phases
 from fedmkt.runners.preflight import preflight
 from fedmkt.runners.progress import ProgressBoard
@@ -69,7 +74,7 @@ def _run_phase(ctx: RunContext, phase: Phase, resume: bool) -> list[ResultRow]:
     try:
         with mixed_precision(runtime.autocast, runtime.device):
             rows = phase.run(ctx)
-    except (StepFailed, DiskWriteError):
+    except (StepFailed, DiskWriteError, CheckpointDamaged):
         raise
     except FedMKTError as error:
         raise StepFailed(f"phase {phase.id}: {error}") from error
@@ -87,7 +92,8 @@ def _resumable(run_dir: Path, error: StepFailed | DiskWriteError | OSError) -> F
     """The one-line error for a run that stopped part-way, with the command that continues it."""
     resume = f"`fedmkt run --resume {run_dir}`"
     if isinstance(error, StepFailed):
-        return FedMKTError(f"{error}; finished work and the last checkpoint are kept: fix the cause, then run {resume}")
+        return FedMKTError(f"{error}; finished work and the last checkpoint are kept: fix the cause (settings in "
+                           f"config.yaml stay as the run started: a change needs a new run), then run {resume}")
     if not isinstance(error, DiskWriteError):  # an OSError from a library's own write (plots, peft)
         error = DiskWriteError(error.filename or run_dir, error)
     return FedMKTError(f"{error}; free space and run {resume}")
@@ -120,9 +126,30 @@ def run_experiment(
     its last checkpointed step. A run that stops part-way raises a one-line ``FedMKTError`` naming
     the command that resumes it.
     """
+    check_names([config])
     split = preflight(config, show_progress=show_progress).split  # every size check, before the folder is touched
     with _stops_resumably(run_dir):
         return _run_experiment(config, run_dir, split, resume=resume, show_progress=show_progress, console=console)
+
+
+def _open_folder(run_dir: Path, configs: list[ExperimentConfig], resume: bool, console: Console) -> dict:
+    """Check the folder before anything is written (the caller holds its lock); fields for the opening event.
+
+    A resume checks the config against the one the run started with and the logs against their
+    records (cutting them back to the newest intact one); a fresh run clears what a failed start left.
+    """
+    if not resume:
+        journal.clear_for_fresh_run(run_dir)
+        return {"config_sha256": identity.record_start(run_dir, configs)}
+    notes = [identity.check_unchanged(run_dir, configs)]
+    fields: dict = {"config_sha256": identity.config_digest(identity.config_data(configs))}
+    if len(configs) == 1:
+        mark, recovered = journal.rewind_logs(run_dir)  # events after the newest finished record are redone
+        fields.update(metrics_bytes=mark.metrics_bytes if mark else None, recovered=recovered)
+        notes.append(recovered)
+    for note in filter(None, notes):
+        console.print(f"note: {note}", markup=False, highlight=False)
+    return fields
 
 
 def _run_experiment(
@@ -130,18 +157,23 @@ def _run_experiment(
     console: Console | None,
 ) -> list[ResultRow]:
     console = console or Console()
+    with lock.held(run_dir):
+        opening = _open_folder(run_dir, [config], resume, console)
+        return _run_locked(config, run_dir, split, opening, resume=resume, show_progress=show_progress,
+                           console=console)
+
+
+def _run_locked(
+    config: ExperimentConfig, run_dir: Path, split: FederatedSplit, opening: dict, *, resume: bool,
+    show_progress: bool, console: Console,
+) -> list[ResultRow]:
     hf_logging.disable_progress_bar()  # our own bars show progress; weight loading is a few seconds
     if config.runtime.threads:
         torch.set_num_threads(config.runtime.threads)
-    run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
     log = EventLog(run_dir / "metrics.jsonl")
-    if resume:
-        mark = journal.rewind_logs(run_dir)  # events after the newest finished record are redone
-        log.write("run_resume", name=config.name, torch_threads=torch.get_num_threads(),
-                  metrics_bytes=mark.metrics_bytes if mark else None)
-    else:
-        log.write("run_start", name=config.name, torch_threads=torch.get_num_threads())
+    log.write("run_resume" if resume else "run_start", name=config.name, torch_threads=torch.get_num_threads(),
+              **opening)
     start = time.perf_counter()
     log.write("data_split", public=len(split.public), private=[len(p) for p in split.private], eval=len(split.eval))
     journal.mark_start(run_dir)
@@ -191,6 +223,7 @@ def run_suite(
     """
     if len(configs) == 1:
         return run_experiment(configs[0], run_dir, resume=resume, show_progress=show_progress, console=console)
+    check_names(configs)
     splits = {c.name: preflight(c, show_progress=show_progress).split for c in configs}  # all, before any work
     with _stops_resumably(run_dir):
         return _run_suite(configs, run_dir, splits, resume=resume, show_progress=show_progress, console=console)
@@ -200,8 +233,22 @@ def _run_suite(
     configs: list[ExperimentConfig], run_dir: Path, splits: dict[str, FederatedSplit], *, resume: bool,
     show_progress: bool, console: Console | None,
 ) -> list[ResultRow]:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", dump_configs(configs))
+    console = console or Console()
+    with lock.held(run_dir):
+        _open_folder(run_dir, configs, resume, console)
+        if resume:  # every started experiment is checked before any of them does work
+            for config in configs:
+                if (run_dir / config.name / identity.RECORD).is_file():
+                    identity.check_unchanged(run_dir / config.name, [config])
+        atomic_write_text(run_dir / "config.yaml", dump_configs(configs))
+        return _run_suite_locked(configs, run_dir, splits, resume=resume, show_progress=show_progress,
+                                 console=console)
+
+
+def _run_suite_locked(
+    configs: list[ExperimentConfig], run_dir: Path, splits: dict[str, FederatedSplit], *, resume: bool,
+    show_progress: bool, console: Console,
+) -> list[ResultRow]:
     rows: list[ResultRow] = []
     reports: list[str] = []
     for config in configs:
