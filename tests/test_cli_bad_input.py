@@ -243,7 +243,147 @@ def test_top_k_larger_than_a_vocabulary(cli, tmp_path):
                     "'fedmkt.top_k' is 100000", "tiny-gpt2-bpe")
 
 
-BAD_INPUTS = 2 * len(CONFIG_CASES) + len(RAW_CONFIGS) + 3 + len(BAD_RECORDS) + 3 + len(MODEL_CASES)
+# -- run folders: paths that are no folder, runs that are no run, a folder another process runs ------
+
+FOLDER_CASES = [  # (case, arguments given tmp_path, words the line must hold)
+    ("--out an existing file", lambda t: ["run", "c.yaml", "--out", str(t / "file")],
+     ["--out", "file is a file; expected a new or empty folder"]),
+    ("--out inside a file", lambda t: ["run", "c.yaml", "--out", str(t / "file" / "sub")],
+     ["cannot use", "file/sub as a run folder: Not a directory"]),
+    ("--resume a file", lambda t: ["run", "--resume", str(t / "file")], ["no config.yaml there"]),
+    ("--resume a missing folder", lambda t: ["run", "--resume", str(t / "nope")], ["no config.yaml there"]),
+    ("--resume with --only", lambda t: ["run", "--resume", str(t / "run"), "--only", "x"], ["drop --only"]),
+    ("report --out a folder", lambda t: ["report", str(t / "run"), "--out", str(t)], ["cannot write"]),
+    ("archive --to a file", lambda t: ["archive", str(t / "run"), "--to", str(t / "file")],
+     ["--to", "file is a file; expected a folder"]),
+]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A finished one-phase run folder (SLM-ZS on 4 examples), made through `fedmkt run`."""
+    root = tmp_path_factory.mktemp("finished")
+    (root / "c.yaml").write_text(yaml.safe_dump({**BASE, "eval": {"bootstrap": 100}}))
+    result = _subprocess("run", "c.yaml", "--out", "run", "--no-progress", cwd=root)
+    assert result.returncode == 0, result.stderr
+    return root / "run"
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    shutil.copytree(run, tmp_path / "run")
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize("case, args, words", FOLDER_CASES, ids=[c[0] for c in FOLDER_CASES])
+def test_paths_that_are_no_run_folder(cli, tmp_path, finished_run, monkeypatch, case, args, words):
+    _copy(finished_run, tmp_path)
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(BASE))
+    monkeypatch.chdir(tmp_path)
+    _one_line_error(*cli(*args(tmp_path))[::2], *words)
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_resume_of_an_edited_config_names_the_key_and_touches_nothing(cli, tmp_path, finished_run):
+    run = _copy(finished_run, tmp_path)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["fedmkt"]["kd_weight"] = 0.5
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
+    line = _one_line_error(*cli("run", "--resume", str(run), "--no-progress")[::2],
+                           f"{run / 'config.yaml'} was changed after the run started",
+                           "fedmkt.kd_weight: 0.1 at start, 0.5 now")
+    assert line.endswith("resuming would mix settings: restore it, or start a new run with --out")
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"} == before
+
+
+def test_resume_of_a_folder_another_process_runs_is_refused(cli, tmp_path, finished_run, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "runners"))
+    from test_lock import hold_from_another_process, release
+
+    run = _copy(finished_run, tmp_path)
+    holder = hold_from_another_process(run)
+    try:
+        _one_line_error(*cli("run", "--resume", str(run), "--no-progress")[::2],
+                        f"{run} is in use: another fedmkt process (pid {holder.pid}) is running it")
+    finally:
+        release(holder)
+
+
+def _tear_line(path: Path, number: int) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    lines[number - 1] = lines[number - 1][: len(lines[number - 1]) // 2]
+    path.write_text("".join(lines))
+
+
+def test_damaged_run_files_cost_one_line_and_report_says_what_is_damaged(cli, tmp_path, finished_run):
+    run = _copy(finished_run, tmp_path)
+    _tear_line(run / "metrics.jsonl", 1)  # the run_start event, counted by every record
+    _one_line_error(*cli("run", "--resume", str(run), "--no-progress")[::2],
+                    f"{run / 'metrics.jsonl'}:1: not a JSON line", "the run's opening events are damaged")
+    code, out, err = cli("report", str(run))
+    assert code == 0 and "Traceback" not in err
+    (warning,) = err.strip().splitlines()
+    assert warning.startswith(f"warning: {run}: damaged, reported from what is readable: {run / 'metrics.jsonl'}:1: ")
+    assert "**Damaged files**" in out and "| SLM-ZS |" not in out.split("**Damaged files**")[0]
+
+    (run / "run.json").write_text('{"config_sha256": ')
+    _one_line_error(*cli("run", "--resume", str(run), "--no-progress")[::2], f"{run / 'run.json'}: unreadable (")
+    (run / "results.json").write_text("[{")
+    _one_line_error(*cli("report", str(run))[::2], f"{run / 'results.json'}: damaged (")
+    _one_line_error(*cli("archive", str(run), "--to", str(tmp_path / "kept"))[::2], f"{run / 'results.json'}: damaged")
+
+
+def test_a_run_that_failed_before_its_first_phase_can_be_rerun_into_the_same_folder(cli, tmp_path):
+    lines = [json.dumps(_mc(i)) for i in range(16)]
+    (tmp_path / "data.jsonl").write_text("\n".join(lines[:4] + ['{"question": "q"}'] + lines[5:]) + "\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({**BASE, "task": "./data.jsonl", "eval": {"bootstrap": 100}}))
+    _one_line_error(*cli("run", str(config), "--out", str(tmp_path / "out"), "--no-progress")[::2], "data.jsonl:5")
+    (tmp_path / "data.jsonl").write_text("\n".join(lines) + "\n")  # fixed
+    code, out, err = cli("run", str(config), "--out", str(tmp_path / "out"), "--no-progress")
+    assert code == 0, err
+    assert (tmp_path / "out" / "results.json").is_file()
+
+
+NAME_CASES = [  # (case, change to BASE, where the run must land, or the words of its one line)
+    ("NUL in the name", {"name": "a\0b"}, "runs/a_b-"),
+    ("name climbing out", {"name": "../../x"}, "runs/x-"),
+    ("a suite experiment climbing out", {"experiments": [{"name": "../esc"}, {"name": "b"}]},
+     ["'name' '../esc' holds a '/'"]),
+    ("a suite experiment with NUL", {"experiments": [{"name": "a\0"}, {"name": "b"}]}, ["'name' 'a\\x00' holds"]),
+    ("a suite experiment name too long", {"experiments": [{"name": "x" * 300}, {"name": "b"}]},
+     ["is longer than 200 bytes"]),
+    ("a client climbing out", {"clients": [{"model": "tiny-gpt2-bpe", "name": "../../p"}]},
+     ["'clients.0.name' '../../p' holds a '/'"]),
+    ("a server name with a slash", {"server": {"model": "tiny-llama-unigram", "name": "s/x"}},
+     ["'server.name' 's/x' holds a '/'"]),
+]
+
+
+@pytest.mark.parametrize("case, change, expected", NAME_CASES, ids=[c[0] for c in NAME_CASES])
+def test_names_never_place_files_outside_the_run_folder(cli, tmp_path, monkeypatch, case, change, expected):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    data = {"defaults": {**BASE, "eval": {"bootstrap": 100}}, **change} if "experiments" in change else {
+        **BASE, "eval": {"bootstrap": 100}, **change}
+    (work / "c.yaml").write_text(yaml.safe_dump(data))
+    code, out, err = cli("run", "c.yaml", "--no-progress")
+    if isinstance(expected, list):
+        _one_line_error(code, err, *expected)
+        assert not (work / "runs").exists()
+    else:
+        assert code == 0, err
+        (folder,) = (work / "runs").iterdir()
+        assert f"runs/{folder.name}".startswith(expected) and (folder / "results.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]  # nothing beside the working folder
+
+
+BAD_INPUTS = (2 * len(CONFIG_CASES) + len(RAW_CONFIGS) + 3 + len(BAD_RECORDS) + 3 + len(MODEL_CASES)
+              + len(FOLDER_CASES) + 1 + 1 + 4 + 1 + len(NAME_CASES))
 """Bad inputs tried above through the CLI (config cases count twice: validate and run)."""
 
 

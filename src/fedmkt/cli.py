@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -52,11 +51,15 @@ def run(
 ) -> None:
     """Run an experiment: every method in the config, then tables, JSON and plots."""
     from fedmkt.config import load_configs, load_preset
+    from fedmkt.runners.folders import default_run_dir
+    from fedmkt.runners.journal import leftovers
     from fedmkt.runners.local import run_suite
 
     if resume is not None:
         if config is not None or preset is not None:
             raise FedMKTError("--resume takes its config from the run folder; drop CONFIG and --preset")
+        if only:
+            raise FedMKTError("--resume continues every experiment the run folder holds; drop --only")
         cfg_path = resume / "config.yaml"
         if not cfg_path.is_file():
             raise FedMKTError(f"--resume {resume}: no config.yaml there, so it is not a fedmkt run folder")
@@ -68,8 +71,10 @@ def run(
         configs = load_configs(config) if config is not None else load_preset(preset or "default")
         configs = _select(configs, only, str(config or f"preset {preset or 'default'}"))
         label = configs[0].name if len(configs) == 1 else config.stem if config is not None else preset or "default"
-        run_dir = out or Path("runs") / f"{label}-{datetime.now():%Y%m%d-%H%M%S}"
-        if run_dir.exists() and any(run_dir.iterdir()):
+        run_dir = out or default_run_dir(label)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise FedMKTError(f"--out {run_dir} is a file; expected a new or empty folder")
+        if leftovers(run_dir) is None:  # a run that failed before its first phase leaves nothing in the way
             raise FedMKTError(f"--out {run_dir} already holds files; pick a new folder or use --resume {run_dir}")
     run_suite(configs, run_dir, resume=resume is not None, show_progress=progress, console=console)
 

@@ -105,3 +105,45 @@ def test_the_command_module_imports_no_torch():
     """`fedmkt --help` stays instant once `report` is mounted in the CLI."""
     code = "import sys, fedmkt.report.commands; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+def _damaged_copy(tiny_run, tmp_path) -> Path:
+    """The tiny run, copied, with a torn metrics.jsonl line and an edited comm.jsonl value."""
+    import shutil
+
+    _, run_dir = tiny_run
+    copy = tmp_path / "damaged"
+    shutil.copytree(run_dir, copy)
+    lines = (copy / "metrics.jsonl").read_text().splitlines(keepends=True)
+    lines[9] = lines[9][:20]
+    (copy / "metrics.jsonl").write_text("".join(lines))
+    comm = (copy / "comm.jsonl").read_text()
+    (copy / "comm.jsonl").write_text(comm.replace('"bytes": ', '"bytes": 9', 1))
+    return copy
+
+
+def test_a_damaged_folder_is_reported_from_what_is_readable_with_the_damage_named(tiny_run, tmp_path):
+    configs, _ = tiny_run
+    copy = _damaged_copy(tiny_run, tmp_path)
+    result = _invoke(str(copy), "--configs", str(configs), "--resamples", "200")
+    assert result.exit_code == 0, result.output
+    assert f"warning: {copy}: damaged, reported from what is readable: {copy / 'metrics.jsonl'}:10: " in result.output
+    section = result.output.split("## tiny-homogeneous", 1)[1]
+    damage = section.split("### Scores", 1)[0]
+    assert f"- {copy / 'metrics.jsonl'}:10: not a JSON line" in damage
+    assert f"- {copy / 'comm.jsonl'} lines 1-" in damage and "differ from what was counted" in damage
+    assert "### Bytes per round" in section and "### Wall time" in section  # the readable lines still count
+
+
+def test_a_damaged_results_file_is_one_line_naming_it(tiny_run, tmp_path):
+    from fedmkt.report.commands import compare
+
+    copy = _damaged_copy(tiny_run, tmp_path)
+    (copy / "results.json").write_text((copy / "results.json").read_text()[:50])
+    result = _invoke(str(copy))
+    assert isinstance(result.exception, FedMKTError)
+    assert str(result.exception).startswith(f"{copy / 'results.json'}: damaged (")
+    app = typer.Typer()
+    app.command()(compare)
+    compared = CliRunner().invoke(app, [str(tiny_run[1]), str(copy)])
+    assert isinstance(compared.exception, FedMKTError) and str(copy / "results.json") in str(compared.exception)

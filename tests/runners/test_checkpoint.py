@@ -202,3 +202,14 @@ def test_a_manifest_missing_a_field_is_one_line(tmp_path, model, field):
         store = PhaseCheckpoint(tmp_path, "FedMKT")
         store.phase_seconds()
         store.load(NAMES)
+
+
+@pytest.mark.parametrize("rng", [{"python": 1}, "x", {"python": [3, [1, 2], None], "numpy": {}, "torch": "AAAA"}],
+                         ids=["python state not a triple", "not a mapping", "states of the wrong size"])
+def test_a_manifest_with_unusable_rng_states_is_one_line(tmp_path, model, rng):
+    PhaseCheckpoint(tmp_path, "FedMKT").commit(_state(), "private/client-1", NAMES, {"adapter/client-1": model})
+    manifest = tmp_path / "checkpoints" / "FedMKT" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "rng": rng}))
+    with pytest.raises(FedMKTError, match=r"manifest field missing or malformed") as refused:
+        PhaseCheckpoint(tmp_path, "FedMKT").load(NAMES)
+    assert "\n" not in str(refused.value)

@@ -167,3 +167,15 @@ def test_what_a_failed_start_leaves_can_be_cleared_and_nothing_else(tmp_path):
     with pytest.raises(FedMKTError, match="already holds files"):
         journal.clear_for_fresh_run(tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_damage_in_both_logs_is_each_named_and_the_earliest_decides_what_is_redone(tmp_path):
+    _, after_a, _ = _journal(tmp_path)
+    _tear(tmp_path / "metrics.jsonl", 6)  # counted by phases/B.json
+    comm = tmp_path / "comm.jsonl"
+    comm.write_text(comm.read_text().replace('{"bytes": 1}', '{"bytes": 7}'))  # counted by phases/A.json
+    check = journal.check_logs(tmp_path)
+    assert [d.split(", inside the part ")[1] for d in check.damages] == ["phases/A.json counts", "phases/B.json counts"]
+    assert check.damages[0].startswith(f"{comm} lines 1-1 differ")
+    assert [p.name for p, _ in check.discard] == ["A.json", "B.json"]
+    assert journal.log_damage(tmp_path) == check.damages

@@ -1,10 +1,14 @@
 """The in-process runner end to end on tiny models: run folder contents, rows, resume."""
 
+import io
 import json
 
 import pytest
+from rich.console import Console
+from test_lock import hold_from_another_process, release
 
-from fedmkt.config import parse_config
+from fedmkt.config import load_configs, parse_config
+from fedmkt.errors import FedMKTError
 from fedmkt.report.results import read_results
 from fedmkt.runners.local import run_suite
 
@@ -123,3 +127,69 @@ def test_homogeneous_and_one_to_one_methods(tmp_path):
     assert "# Suite: homo, one" in (tmp_path / "results.md").read_text()
     sent = [json.loads(line) for line in (tmp_path / "one" / "comm.jsonl").read_text().splitlines()]
     assert {(m["sender"], m["receiver"]) for m in sent} == {("server", "client-1")}  # LLM2SLM: nothing goes up
+
+
+def _quick(**overrides):
+    """One zero-shot phase on 4 examples: a started (and finished) run folder in about a second."""
+    return _config(methods=["LLM-ZS"], data={"public_size": 4, "private_size": 4, "eval_size": 4}, **overrides)
+
+
+def _quiet():
+    return Console(file=io.StringIO(), width=400)
+
+
+def test_the_start_records_the_config_digest_and_a_resume_of_an_edited_config_is_refused(tmp_path):
+    run_suite([_quick()], tmp_path, show_progress=False, console=_quiet())
+    record = json.loads((tmp_path / "run.json").read_text())
+    (start,) = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+                if json.loads(line)["event"] == "run_start"]
+    assert start["config_sha256"] == record["config_sha256"] and len(record["config_sha256"]) == 64
+
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    edited = _quick(fedmkt={"rounds": 2, "top_k": 8, "kd_weight": 0.5})
+    with pytest.raises(FedMKTError) as refused:
+        run_suite([edited], tmp_path, resume=True, show_progress=False, console=_quiet())
+    assert str(refused.value) == (f"{tmp_path / 'config.yaml'} was changed after the run started (fedmkt.kd_weight: "
+                                  f"0.1 at start, 0.5 now); resuming would mix settings: restore it, or start a new "
+                                  f"run with --out")
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # nothing touched
+
+    # the folder's own config.yaml, as `--resume` loads it, is the config the run started with
+    run_suite(load_configs(tmp_path / "config.yaml"), tmp_path, resume=True, show_progress=False, console=_quiet())
+    resumed = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()][-1]
+    assert resumed["event"] == "run_end"
+
+
+def test_a_resume_while_another_process_runs_the_folder_is_refused(tmp_path):
+    run_suite([_quick()], tmp_path, show_progress=False, console=_quiet())
+    holder = hold_from_another_process(tmp_path)
+    try:
+        with pytest.raises(FedMKTError, match=rf"is in use: another fedmkt process \(pid {holder.pid}\) is running it"):
+            run_suite([_quick()], tmp_path, resume=True, show_progress=False, console=_quiet())
+    finally:
+        release(holder)
+    run_suite([_quick()], tmp_path, resume=True, show_progress=False, console=_quiet())
+
+
+def test_a_fresh_run_reuses_what_a_failed_start_left_but_never_a_started_run(tmp_path):
+    for name in ("config.yaml", "metrics.jsonl", "run.json"):  # an older fedmkt's failed start left these
+        (tmp_path / name).write_text("left over\n")
+    rows = run_suite([_quick()], tmp_path, show_progress=False, console=_quiet())
+    assert rows and "left over" not in (tmp_path / "metrics.jsonl").read_text()
+    with pytest.raises(FedMKTError, match=f"{tmp_path} already holds files; pick a new folder or use --resume"):
+        run_suite([_quick()], tmp_path, show_progress=False, console=_quiet())
+
+
+def test_a_folder_of_an_older_fedmkt_resumes_with_a_note(tmp_path):
+    run_suite([_quick()], tmp_path, show_progress=False, console=_quiet())
+    (tmp_path / "run.json").unlink()
+    console = _quiet()
+    run_suite([_quick()], tmp_path, resume=True, show_progress=False, console=console)
+    assert f"note: {tmp_path} has no run.json (written by an older fedmkt)" in console.file.getvalue()
+    assert json.loads((tmp_path / "run.json").read_text())["recorded_at"] == "resume"
+
+
+def test_a_suite_refuses_an_experiment_name_that_would_leave_its_folder(tmp_path):
+    with pytest.raises(FedMKTError, match=r"^'name' '../escape' holds a '/'"):
+        run_suite([_quick(name="../escape"), _quick(name="ok")], tmp_path / "suite", show_progress=False)
+    assert not (tmp_path / "suite").exists() and not (tmp_path / "escape").exists()

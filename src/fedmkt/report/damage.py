@@ -24,9 +24,9 @@ def folder_damage(path: Path) -> list[str]:
     """One line per damaged place in an experiment folder's logs and phase records (empty: none found)."""
     problems = [*scan_jsonl(path / journal.METRICS)[1], *scan_jsonl(path / journal.COMM)[1]]
     problems += journal.phase_damage(path)
-    counted = journal.log_damage(path)  # edits that still parse, lines cut short, inside the counted part
-    if counted and counted.split(", inside the part")[0] not in problems:
-        problems.append(counted)
+    for counted in journal.log_damage(path):  # edits that still parse, lines cut short, inside the counted part
+        if counted.split(", inside the part")[0] not in problems:
+            problems.append(counted)
     return problems
 
 

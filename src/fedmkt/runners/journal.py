@@ -215,7 +215,12 @@ class LogCheck:
 
     intact: Watermark | None = None
     discard: list[tuple[Path, dict]] = field(default_factory=list)  # records newer than the damage
-    damage: str | None = None  # what is damaged, one line
+    damages: list[str] = field(default_factory=list)  # each damaged log's first damage, earliest first
+
+    @property
+    def damage(self) -> str | None:
+        """The earliest damage, one line (what the recovery works around)."""
+        return self.damages[0] if self.damages else None
 
     @property
     def start_damaged(self) -> bool:
@@ -232,27 +237,31 @@ def check_logs(run_dir: Path) -> LogCheck:
         data = path.read_bytes() if path.is_file() else b""
         for offset in {getattr(m, size_field) for _, _, m in records}:
             hashes[(name, offset)] = hashlib.sha256(data[:offset]).hexdigest() if offset <= len(data) else None
-    previous = Watermark()
-    for index, (path, _, mark) in enumerate(records):
-        bad = [(name, start, end) for name, start, end, digest in (
-            (METRICS, previous.metrics_bytes, mark.metrics_bytes, mark.metrics_sha256),
-            (COMM, previous.comm_bytes, mark.comm_bytes, mark.comm_sha256))
-            if digest is not None and hashes[(name, end)] != digest]
-        if bad:
-            name, start, end = bad[0]
-            check.damage = f"{_where(run_dir / name, start, end)}, inside the part {path.relative_to(run_dir)} counts"
-            check.discard = [(p, r) for p, r, _ in records[index:]]
-            break
-        check.intact, previous = mark, mark
+    first_bad: list[tuple[int, str]] = []  # per log: the first record whose digest of it fails
+    for name, size_field, digest_field in ((METRICS, "metrics_bytes", "metrics_sha256"),
+                                           (COMM, "comm_bytes", "comm_sha256")):
+        start = 0
+        for index, (path, _, mark) in enumerate(records):
+            end, digest = getattr(mark, size_field), getattr(mark, digest_field)
+            if digest is not None and hashes[(name, end)] != digest:
+                where = _where(run_dir / name, start, end)
+                first_bad.append((index, f"{where}, inside the part {path.relative_to(run_dir)} counts"))
+                break
+            start = end
+    first_bad.sort(key=lambda bad: bad[0])
+    intact = first_bad[0][0] if first_bad else len(records)
+    check.intact = records[intact - 1][2] if intact else None
+    check.discard = [(p, r) for p, r, _ in records[intact:]]
+    check.damages = [text for _, text in first_bad]
     return check
 
 
-def log_damage(run_dir: Path) -> str | None:
-    """One line saying what is damaged in the part of the logs the records count, or None."""
+def log_damage(run_dir: Path) -> list[str]:
+    """One line per log whose part the records count is damaged (empty: none)."""
     try:
-        return check_logs(run_dir).damage
+        return check_logs(run_dir).damages
     except FedMKTError as error:  # an unreadable record: phase_damage names it
-        return str(error).split("; delete")[0]
+        return [str(error).split("; delete")[0]]
 
 
 def rewind_logs(run_dir: Path) -> tuple[Watermark | None, str | None]:
