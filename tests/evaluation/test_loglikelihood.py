@@ -70,3 +70,20 @@ def test_progress_reports_every_example(tokenizer):
         seen: list[int] = []
         fn(model, contexts, conts, batch_size=3, progress=seen.append)
         assert seen == [3, 3, 1]
+
+
+def test_a_batch_wider_than_the_context_window_scores_each_example_as_alone():
+    """A long prompt batched with a long answer of another example: padding must not need positions past
+    the model's window (learned position embeddings index out of range), and scores equal one at a time."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=32, n_embd=32, n_layer=2, n_head=2, bos_token_id=1, eos_token_id=2)).eval()
+    contexts = [list(range(3, 31)), [5, 6]]  # 28 + 2 and 2 + 24 tokens: each fits 32, together 28 + 24 do not
+    conts = [[[7, 8], [9]], [list(range(10, 34)), [11, 12]]]
+    alone = [cached_prefix_logprobs(model, [ctx], [cs])[0] for ctx, cs in zip(contexts, conts, strict=True)]
+    reference = [[dense_reference(model, ctx, c) for c in cs] for ctx, cs in zip(contexts, conts, strict=True)]
+    for fn in (cached_prefix_logprobs, full_sequence_logprobs):
+        got = fn(model, contexts, conts, batch_size=2)
+        assert got == [pytest.approx(r, abs=1e-4) for r in reference], fn.__name__
+    assert alone == [pytest.approx(r, abs=1e-4) for r in reference]

@@ -166,10 +166,13 @@ def cached_prefix_logprobs(
                 )
             cache.reorder_cache(cast(torch.LongTensor, example.to(device)))
             ctx_len = ctx_mask.sum(-1)[example]  # (R,)
+            # padding columns repeat the row's last real position: ctx_len + arange would run past the
+            # model's window when a long prompt shares the batch with another example's long choice
+            offsets = torch.minimum(torch.arange(inp.shape[1])[None, :], (lengths[:, None] - 2).clamp(min=0))
             step = decoder(
                 input_ids=inp.to(device),
                 attention_mask=torch.cat([ctx_mask[example], inp_mask], dim=1).to(device),
-                position_ids=(ctx_len[:, None] + torch.arange(inp.shape[1])[None, :]).to(device),
+                position_ids=(ctx_len[:, None] + offsets).to(device),
                 **{_cache_keyword(decoder): cache},
                 use_cache=True,
             )
