@@ -78,7 +78,8 @@ def test_a_batch_wider_than_the_context_window_scores_each_example_as_alone():
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=32, n_embd=32, n_layer=2, n_head=2, bos_token_id=1, eos_token_id=2)).eval()
+    config = GPT2Config(vocab_size=50, n_positions=32, n_embd=32, n_layer=2, n_head=2, bos_token_id=1, eos_token_id=2)
+    model = GPT2LMHeadModel(config).eval()
     contexts = [list(range(3, 31)), [5, 6]]  # 28 + 2 and 2 + 24 tokens: each fits 32, together 28 + 24 do not
     conts = [[[7, 8], [9]], [list(range(10, 34)), [11, 12]]]
     alone = [cached_prefix_logprobs(model, [ctx], [cs])[0] for ctx, cs in zip(contexts, conts, strict=True)]
