@@ -190,12 +190,6 @@ def _records(run_dir: Path) -> list[tuple[Path, dict, Watermark]]:
     return sorted(found, key=lambda item: item[2].key)
 
 
-def latest_watermark(run_dir: Path) -> Watermark | None:
-    """The newest watermark among the run's records (start, finished phases, phase checkpoints)."""
-    records = _records(run_dir)
-    return records[-1][2] if records else None
-
-
 def _where(path: Path, start: int, end: int) -> str:
     """What is wrong with ``path`` between byte ``start`` and ``end`` (a part whose digest failed)."""
     data = path.read_bytes() if path.is_file() else b""

@@ -1,12 +1,14 @@
 """The in-process runner: every phase of an experiment, one after another, in this process.
 
-A run folder holds ``config.yaml`` (resolved), ``metrics.jsonl`` (events), ``phases/``
-(each finished phase's result rows, so ``--resume`` skips it), ``checkpoints/`` (the unfinished
-federated phase's last completed step, so ``--resume`` continues after it), ``adapters/`` (peft
-format), ``results.json``, ``results.md`` and ``plots/``.
+A run folder holds ``config.yaml`` (resolved), ``run.json`` (the config it started with),
+``metrics.jsonl`` (events), ``phases/`` (each finished phase's result rows, so ``--resume``
+skips it), ``checkpoints/`` (the unfinished federated phase's last completed step, so
+``--resume`` continues after it), ``adapters/`` (peft format), ``results.json``, ``results.md``
+and ``plots/``.
 
 Resuming first cuts ``metrics.jsonl`` and ``comm.jsonl`` back to the newest finished record
-(``runners.journal``): the events after it belong to work that is redone, so none is duplicated.
+(``runners.journal``): the events after it belong to work that is redone, so none is duplicated;
+damage inside the part a record counts makes that record's work be redone too.
 A failed write (a full disk) or a failed step (a non-finite loss) stops the run with one line
 that says how to resume; the last checkpoint stays intact.
 
