@@ -13,7 +13,7 @@ A failed write (a full disk) or a failed step (a non-finite loss) stops the run 
 that says how to resume; the last checkpoint stays intact.
 
 A run holds its folder's lock (``runners.lock``) from start to end, records the config it
-started with (``runners.identity``: a resume refuses one edited since), and starts only in a
+started with (``runners.config_record``: a resume refuses one edited since), and starts only in a
 folder that is new, empty, or holds no more than a run that failed before its first phase left.
 """
 
@@ -45,7 +45,7 @@ from fedmkt.report.exclusions import exclusion_records, render_exclusions
 from fedmkt.report.plots import plot_methods, plot_rounds
 from fedmkt.report.results import ResultRow, write_results
 from fedmkt.report.table import render_report
-from fedmkt.runners import identity, journal, lock
+from fedmkt.runners import config_record, journal, lock
 from fedmkt.runners.checkpoint import CheckpointDamaged, PhaseCheckpoint, StepFailed
 from fedmkt.runners.context import RunContext
 from fedmkt.runners.folders import check_names
@@ -142,9 +142,9 @@ def _open_folder(run_dir: Path, configs: list[ExperimentConfig], resume: bool, c
     """
     if not resume:
         journal.clear_for_fresh_run(run_dir)
-        return {"config_sha256": identity.record_start(run_dir, configs)}
-    notes = [identity.check_unchanged(run_dir, configs)]
-    fields: dict = {"config_sha256": identity.config_digest(identity.config_data(configs))}
+        return {"config_sha256": config_record.record_start(run_dir, configs)}
+    notes = [config_record.check_unchanged(run_dir, configs)]
+    fields: dict = {"config_sha256": config_record.config_digest(config_record.config_data(configs))}
     if len(configs) == 1:
         mark, recovered = journal.rewind_logs(run_dir)  # events after the newest finished record are redone
         fields.update(metrics_bytes=mark.metrics_bytes if mark else None, recovered=recovered)
@@ -240,8 +240,8 @@ def _run_suite(
         _open_folder(run_dir, configs, resume, console)
         if resume:  # every started experiment is checked before any of them does work
             for config in configs:
-                if (run_dir / config.name / identity.RECORD).is_file():
-                    identity.check_unchanged(run_dir / config.name, [config])
+                if (run_dir / config.name / config_record.RECORD).is_file():
+                    config_record.check_unchanged(run_dir / config.name, [config])
         atomic_write_text(run_dir / "config.yaml", dump_configs(configs))
         return _run_suite_locked(configs, run_dir, splits, resume=resume, show_progress=show_progress,
                                  console=console)

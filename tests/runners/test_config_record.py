@@ -9,7 +9,7 @@ import yaml
 
 from fedmkt.config import dump_config, dump_configs, load_configs, parse_config, parse_configs
 from fedmkt.errors import FedMKTError
-from fedmkt.runners import identity
+from fedmkt.runners import config_record
 
 BASE = {"name": "e", "task": "tiny_qa", "server": {"model": "tiny-llama-unigram"},
         "clients": [{"model": "tiny-gpt2-bpe"}], "data": {"public_size": 4, "private_size": 4, "eval_size": 4}}
@@ -24,10 +24,10 @@ def test_the_digest_survives_the_round_trip_through_the_folders_config_yaml(tmp_
     config = _config(server={"model": "tiny-llama-unigram", "train": {"lr": 2.0e-4, "betas": [0.9, 0.95]}},
                      fedmkt={"kd_weight": 0.1, "temperature": 0.7})
     (tmp_path / "config.yaml").write_text(dump_config(config))
-    digest = identity.record_start(tmp_path, [config])
+    digest = config_record.record_start(tmp_path, [config])
     reloaded = load_configs(tmp_path / "config.yaml")
-    assert identity.config_digest(identity.config_data(reloaded)) == digest
-    assert identity.check_unchanged(tmp_path, reloaded) is None
+    assert config_record.config_digest(config_record.config_data(reloaded)) == digest
+    assert config_record.check_unchanged(tmp_path, reloaded) is None
     record = json.loads((tmp_path / "run.json").read_text())
     assert record["config_sha256"] == digest and record["config"]["fedmkt"]["temperature"] == 0.7
 
@@ -44,9 +44,9 @@ def test_the_digest_survives_the_round_trip_through_the_folders_config_yaml(tmp_
      ["seed: 0 at start, 1 now", "data.eval_size: 4 at start, 3 now"]),
 ], ids=["kd_weight", "seed", "a client's model", "a client added", "methods", "two keys"])
 def test_an_edited_config_is_refused_in_one_line_naming_each_key(tmp_path, change, named):
-    identity.record_start(tmp_path, [_config()])
+    config_record.record_start(tmp_path, [_config()])
     with pytest.raises(FedMKTError) as refused:
-        identity.check_unchanged(tmp_path, [_config(**change)])
+        config_record.check_unchanged(tmp_path, [_config(**change)])
     message = str(refused.value)
     assert "\n" not in message
     assert message.startswith(f"{tmp_path / 'config.yaml'} was changed after the run started (")
@@ -56,10 +56,10 @@ def test_an_edited_config_is_refused_in_one_line_naming_each_key(tmp_path, chang
 
 
 def test_many_differences_are_counted_not_listed(tmp_path):
-    identity.record_start(tmp_path, [_config()])
+    config_record.record_start(tmp_path, [_config()])
     many = _config(seed=1, name="f", fedmkt={"rounds": 3, "top_k": 9, "kd_weight": 0.2, "temperature": 2.0})
     with pytest.raises(FedMKTError) as refused:
-        identity.check_unchanged(tmp_path, [many])
+        config_record.check_unchanged(tmp_path, [many])
     assert ('(name: "e" at start, "f" now; seed: 0 at start, 1 now; fedmkt.rounds: 5 at start, 3 now; '
             'fedmkt.top_k: 128 at start, 9 now; and 2 more)') in str(refused.value)
 
@@ -75,13 +75,13 @@ SUITE = {"defaults": BASE, "experiments": [{"name": "a"}, {"name": "b"}]}
     (lambda s: s["experiments"].pop(), "experiments: a, b at start, a now"),
 ], ids=["one experiment edited", "one added", "reordered", "one dropped"])
 def test_a_suite_names_the_experiment_that_changed(tmp_path, edit, words):
-    identity.record_start(tmp_path, parse_configs(yaml.safe_dump(SUITE), "suite"))
+    config_record.record_start(tmp_path, parse_configs(yaml.safe_dump(SUITE), "suite"))
     edited = json.loads(json.dumps(SUITE))
     edit(edited)
     with pytest.raises(FedMKTError) as refused:
-        identity.check_unchanged(tmp_path, parse_configs(yaml.safe_dump(edited), "suite"))
+        config_record.check_unchanged(tmp_path, parse_configs(yaml.safe_dump(edited), "suite"))
     assert words in str(refused.value)
-    assert identity.check_unchanged(tmp_path, load_configs(_write(tmp_path, dump_configs(
+    assert config_record.check_unchanged(tmp_path, load_configs(_write(tmp_path, dump_configs(
         parse_configs(yaml.safe_dump(SUITE), "suite"))))) is None
 
 
@@ -91,26 +91,26 @@ def _write(folder, text):
 
 
 def test_a_folder_of_an_older_fedmkt_is_accepted_with_a_note_and_recorded_from_then_on(tmp_path):
-    note = identity.check_unchanged(tmp_path, [_config()])
+    note = config_record.check_unchanged(tmp_path, [_config()])
     assert note == (f"{tmp_path} has no run.json (written by an older fedmkt): its config.yaml is taken as it is and "
                     f"recorded now")
     assert json.loads((tmp_path / "run.json").read_text())["recorded_at"] == "resume"
     with pytest.raises(FedMKTError, match="seed: 0 at start, 2 now"):
-        identity.check_unchanged(tmp_path, [_config(seed=2)])
+        config_record.check_unchanged(tmp_path, [_config(seed=2)])
 
 
 @pytest.mark.parametrize("text", ['{"config": ', "{}", "[1, 2]"], ids=["torn", "no digest", "a list"])
 def test_an_unreadable_record_is_refused_in_one_line(tmp_path, text):
     (tmp_path / "run.json").write_text(text)
     with pytest.raises(FedMKTError) as refused:
-        identity.check_unchanged(tmp_path, [_config()])
+        config_record.check_unchanged(tmp_path, [_config()])
     assert str(refused.value).startswith(f"{tmp_path / 'run.json'}: unreadable (")
     assert "\n" not in str(refused.value)
 
 
 def test_a_record_without_its_config_still_refuses_by_digest(tmp_path):
-    identity.record_start(tmp_path, [_config()])
+    config_record.record_start(tmp_path, [_config()])
     record = json.loads((tmp_path / "run.json").read_text())
     (tmp_path / "run.json").write_text(json.dumps({"config_sha256": record["config_sha256"]}))
     with pytest.raises(FedMKTError, match=r"\(its sha256 differs from the one recorded at the start\)"):
-        identity.check_unchanged(tmp_path, [_config(seed=5)])
+        config_record.check_unchanged(tmp_path, [_config(seed=5)])
