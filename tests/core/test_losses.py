@@ -1,10 +1,18 @@
-"""Sparse top-k KD: equals the dense reference, floors at the entropy, tempers exactly, masks, fp32."""
+"""Sparse top-k KD: equals the dense reference, floors at the entropy, tempers exactly, masks, fp32;
+the fused SFT+KD that training runs equals the composition of SFT, KD and their weighting."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from fedmkt.core.losses import sft_kd_loss, sparse_kd_loss, sparse_kd_per_position
+from fedmkt.core.losses import (
+    fused_sft_kd,
+    sft_cross_entropy,
+    sft_kd_loss,
+    sft_kd_losses,
+    sparse_kd_loss,
+    sparse_kd_per_position,
+)
 from fedmkt.core.topk import topk_distribution
 from fedmkt.data.example import Example
 from fedmkt.errors import FedMKTError
@@ -179,3 +187,67 @@ def test_kd_trains_a_tiny_lora_student_toward_its_teacher():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.1, losses
+
+
+def _unfused(logits, labels, ids, probs, weights, kd_weight, temperature=1.0):
+    """SFT, KD and their weighting, each from its own pure function."""
+    sft = sft_cross_entropy(logits, labels)
+    kd = sparse_kd_loss(logits, ids, probs, temperature=temperature, weights=weights)
+    return sft, kd, sft_kd_loss(sft, kd, kd_weight)
+
+
+def _kd_rows(n, vocab, k, seed, unmatched_weight):
+    """Teacher rows as training sees them: top-k of random logits, one-hot fallback rows (weight
+    ``unmatched_weight``, None: none) and positions without a teacher (zero ids/probs, weight 0)."""
+    gen = torch.Generator().manual_seed(seed)
+    ids, probs = topk_distribution(torch.randn(n, vocab, generator=gen) * 3, k)
+    weights = torch.ones(n)
+    kind = torch.randint(0, 3, (n,), generator=gen)
+    if unmatched_weight is not None:
+        fallback = kind == 1
+        ids[fallback] = torch.randint(0, vocab, (int(fallback.sum()), 1), generator=gen).expand(-1, k)
+        probs[fallback] = F.one_hot(torch.zeros(int(fallback.sum()), dtype=torch.long), k).float()
+        weights[fallback] = unmatched_weight
+    absent = kind == 2
+    ids[absent], probs[absent], weights[absent] = 0, 0.0, 0.0
+    return ids, probs * 0.9, weights  # top-k mass below 1, as on the wire
+
+
+@pytest.mark.parametrize(("n", "vocab", "k", "seed"), [(1, 7, 1, 0), (9, 40, 8, 1), (33, 300, 16, 2), (64, 50, 50, 3)])
+@pytest.mark.parametrize("kd_weight", [0.0, 0.1, 0.5, 1.0])
+@pytest.mark.parametrize("unmatched_weight", [None, 1.0, 0.3, 0.0])
+def test_fused_sft_kd_equals_the_unfused_composition(n, vocab, k, seed, kd_weight, unmatched_weight):
+    ids, probs, weights = _kd_rows(n, vocab, k, seed + 10, unmatched_weight)
+    labels = torch.randint(0, vocab, (n,), generator=torch.Generator().manual_seed(seed + 20))
+    logits = (torch.randn(n, vocab, generator=torch.Generator().manual_seed(seed)) * 2).requires_grad_()
+    sft, kd, loss = fused_sft_kd(logits, labels, ids, probs, weights, kd_weight)
+    (grad,) = torch.autograd.grad(loss, logits)
+    ref_sft, ref_kd, ref_loss = _unfused(logits, labels, ids, probs, weights, kd_weight)
+    (ref_grad,) = torch.autograd.grad(ref_loss, logits)
+    torch.testing.assert_close(loss, ref_loss)
+    torch.testing.assert_close(grad, ref_grad)
+    torch.testing.assert_close(sft, ref_sft.detach())
+    torch.testing.assert_close(kd, ref_kd.detach())
+    assert not sft.requires_grad and not kd.requires_grad
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0, 4.0])
+def test_the_training_loss_is_the_composition_at_every_temperature(temperature):
+    ids, probs, weights = _kd_rows(12, 40, 8, 5, 0.5)
+    labels = torch.randint(0, 40, (12,), generator=torch.Generator().manual_seed(6))
+    logits = _logits(n=12, seed=7).requires_grad_()
+    sft, kd, loss = sft_kd_losses(logits, labels, ids, probs, weights, 0.3, temperature)
+    ref_sft, ref_kd, ref_loss = _unfused(logits, labels, ids, probs, weights, 0.3, temperature)
+    torch.testing.assert_close(loss, ref_loss)
+    torch.testing.assert_close(torch.stack([sft, kd]), torch.stack([ref_sft, ref_kd]).detach())
+    (grad,) = torch.autograd.grad(loss, logits)
+    (ref_grad,) = torch.autograd.grad(ref_loss, logits)
+    torch.testing.assert_close(grad, ref_grad)
+
+
+def test_fused_sft_kd_on_no_positions_is_zero_and_attached():
+    logits = torch.zeros(0, VOCAB, requires_grad=True)
+    sft, kd, loss = fused_sft_kd(logits, torch.zeros(0, dtype=torch.long), torch.zeros(0, 4, dtype=torch.long),
+                                 torch.zeros(0, 4), torch.zeros(0), 0.1)
+    loss.backward()
+    assert (sft.item(), kd.item(), loss.item()) == (0.0, 0.0, 0.0) and logits.grad is not None

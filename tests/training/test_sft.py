@@ -12,7 +12,7 @@ from fedmkt.models.tiny import build_tiny_model
 from fedmkt.training.batching import BucketedBatches, collate
 from fedmkt.training.encode import encode_examples
 from fedmkt.training.loop import TrainArgs
-from fedmkt.training.sft import answer_positions, sft_loss, train_sft
+from fedmkt.training.sft import answer_logits, answer_positions, sft_loss, train_sft
 
 QA = [Example(f"qa/{a}-{b}", f"Question: What is {a} plus {b}?\nAnswer:", f" {a + b}")
       for a, b in [(1, 2), (3, 4), (5, 6), (7, 1), (2, 9), (8, 8), (0, 5), (6, 3)]]
@@ -45,6 +45,20 @@ def test_selected_logits_loss_and_gradient_equal_the_dense_reference(name):
     assert metrics["sft_loss"] == pytest.approx(float(dense.detach()), rel=1e-5)
     for g, d in zip(grads, dense_grads, strict=True):
         torch.testing.assert_close(g, d, rtol=1e-4, atol=1e-7)
+
+
+def test_answer_logits_are_the_full_logits_at_answer_positions_with_their_targets():
+    model, tok = build_tiny_model("tiny-gpt2-bpe", seed=0)
+    batch = collate(encode_examples(tok, MIXED, max_length=64), tok.pad_token_id)
+    with torch.no_grad():
+        answers = answer_logits(model, batch)
+        full = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    shifted = batch["labels"][:, 1:]
+    per_row = (shifted != -100).sum(dim=1)
+    assert answers.counts() == per_row.tolist() and len(set(answers.counts())) > 1
+    assert answers.sample_index().tolist() == [r for r, n in enumerate(per_row.tolist()) for _ in range(n)]
+    torch.testing.assert_close(answers.logits, full[:, :-1][shifted != -100], rtol=1e-4, atol=1e-5)
+    assert answers.targets.tolist() == shifted[shifted != -100].tolist()
 
 
 def _eval_loss(model, tok):

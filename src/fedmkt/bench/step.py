@@ -39,10 +39,10 @@ from fedmkt.errors import FedMKTError
 from fedmkt.models.logits import decoder_and_head
 from fedmkt.models.tiny import is_tiny_name
 from fedmkt.training.batching import Batch, collate
-from fedmkt.training.encode import IGNORE_INDEX, encode_examples
+from fedmkt.training.encode import encode_examples
 from fedmkt.training.loop import LossFn
 from fedmkt.training.optim import build_optimizer
-from fedmkt.training.sft import next_token_labels, sft_loss
+from fedmkt.training.sft import answer_positions, sft_loss
 
 TIME_RATIO_TARGET = 1.15
 MEMORY_RATIO_TARGET = 1.10
@@ -141,7 +141,7 @@ def random_kd_targets(batch: Batch, vocab_size: int, top_k: int, seed: int = 0) 
     if not 1 <= top_k <= vocab_size:
         raise FedMKTError(f"bench step: --top-k {top_k} must be in [1, vocab size {vocab_size}]")
     generator = torch.Generator().manual_seed(seed)
-    counts = (next_token_labels(batch["labels"]) != IGNORE_INDEX).sum(dim=1).tolist()
+    counts = answer_positions(batch["labels"]).sum(dim=1).tolist()
     targets = {}
     for index, count in zip(batch["index"].tolist(), counts, strict=True):
         ids = torch.stack([torch.randperm(vocab_size, generator=generator)[:top_k] for _ in range(count)])
@@ -241,7 +241,7 @@ def bench_step(
     sft, kd = time_steps(model, data, [sft_loss, make_kd_loss(targets, KD_WEIGHT)], repeats=repeats)
     return StepBench(
         model=model_name, task=task, batch=batch, seq=int(data["input_ids"].shape[1]), top_k=top_k,
-        answer_positions=int((next_token_labels(data["labels"]) != IGNORE_INDEX).sum()),
+        answer_positions=int(answer_positions(data["labels"]).sum()),
         sft_seconds=sft.seconds, kd_seconds=kd.seconds, time_ratio=ratio(kd.seconds, sft.seconds),
         sft_peak_bytes=sft.peak_bytes, kd_peak_bytes=kd.peak_bytes,
         memory_ratio=ratio(kd.peak_bytes, sft.peak_bytes), memory_kind=TensorMemory.kind,

@@ -7,14 +7,15 @@ a :class:`KDTargets` (one row per answer position), and :func:`make_kd_loss` tur
 them into a ``loss_fn(model, batch)`` for ``fedmkt.training.loop.train``.
 
 How the mean is taken: the student's logits are computed once, at the batch's answer
-positions only (``selected_logits``, ``(n, vocab)``). SFT is the mean cross-entropy over those
+positions only (``answer_logits``, ``(n, vocab)``). SFT is the mean cross-entropy over those
 ``n`` positions; KD is ``fedmkt.core.losses.sparse_kd_loss`` over the same ``n`` positions with
 per-position weights, 0 on every position of a sample that DualMinCE did not select (or that
 has no targets), and the sum is divided by ``n``, not by the weights' sum. So a sample without
 a teacher is trained by SFT alone, and the KD term's strength scales with the share of
 selected positions, as in the paper's indicator form and the reference code. The training
 loop then weights micro-batches by their answer-token counts, so the whole phase averages
-over answer tokens.
+over answer tokens. Both terms come from ``fedmkt.core.losses.sft_kd_losses`` (at temperature 1
+from one gather, ``fused_sft_kd``).
 """
 
 from __future__ import annotations
@@ -27,13 +28,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fedmkt.core.alignment import AlignedTopK
-from fedmkt.core.losses import sft_kd_loss, sparse_kd_loss
+from fedmkt.core.losses import sft_kd_losses
 from fedmkt.errors import FedMKTError
-from fedmkt.models.logits import selected_logits
 from fedmkt.training.batching import Batch
-from fedmkt.training.encode import IGNORE_INDEX
 from fedmkt.training.loop import LossFn
-from fedmkt.training.sft import next_token_labels
+from fedmkt.training.sft import answer_logits
 
 
 @dataclass(frozen=True)
@@ -120,35 +119,6 @@ def _batch_targets(
     return torch.cat(ids), torch.cat(probs), torch.cat(weights)
 
 
-def _fused_sft_kd(
-    logits: Tensor, labels: Tensor, ids: Tensor, probs: Tensor, weights: Tensor, kd_weight: float
-) -> tuple[Tensor, Tensor, Tensor]:
-    """SFT, KD and ``(1 - lambda) * SFT + lambda * KD`` at temperature 1, from ONE gather.
-
-    Both losses are cross-entropies against sparse targets on the same log-softmax: the label
-    (weight ``1 - lambda``) and the teacher's top-k (weights ``lambda * w * q``). Gathering them
-    together means backward builds one ``(n, vocab)`` gradient, exactly as plain SFT does;
-    separate ``nll_loss`` and ``gather`` calls would each build one and then add them (Gemma's
-    rows are 262,144 wide, so that was the KD step's extra memory).
-
-    Shapes: ``logits (n, vocab)``, ``labels (n,)``, ``ids``/``probs`` ``(n, k)``, ``weights (n,)``.
-    Returns the SFT and KD values (detached, for metrics) and the loss (with gradient).
-    """
-    logp = torch.log_softmax(logits.float(), dim=-1)  # (n, vocab): the one tensor kept for backward
-    if logp.shape[0] == 0:
-        zero = logp.sum() * 0.0
-        return zero.detach(), zero.detach(), zero
-    q = probs.float().clamp_min(0.0)
-    q = q / q.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)  # (n, k)
-    picked = logp.gather(-1, torch.cat([labels[:, None], ids.long()], dim=-1))  # (n, 1 + k)
-    coef = torch.cat([torch.full_like(q[:, :1], 1.0 - kd_weight), kd_weight * weights.float()[:, None] * q], dim=-1)
-    loss = -(coef * picked).sum(dim=-1).mean()
-    with torch.no_grad():
-        sft = -picked[:, 0].mean()
-        kd = (-(q * picked[:, 1:]).sum(dim=-1) * weights.float()).mean()
-    return sft, kd, loss
-
-
 def make_kd_loss(
     targets_by_index: Mapping[int, KDTargets], kd_weight: float, temperature: float = 1.0
 ) -> LossFn:
@@ -172,21 +142,12 @@ def make_kd_loss(
         raise FedMKTError(f"temperature must be > 0, got {temperature}")
 
     def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
-        targets_full = next_token_labels(batch["labels"])  # (batch, seq)
-        positions = targets_full != IGNORE_INDEX  # (batch, seq)
-        logits = selected_logits(model, batch["input_ids"], batch["attention_mask"], positions)  # (n, vocab)
-        ids, probs, weights = _batch_targets(targets_by_index, batch["index"], positions.sum(dim=1).tolist())
-        device = logits.device
-        if temperature == 1.0:
-            sft, kd, loss = _fused_sft_kd(logits, targets_full[positions], ids.to(device), probs.to(device),
-                                          weights.to(device), kd_weight)
-        else:
-            sft = F.cross_entropy(logits.float(), targets_full[positions])
-            kd = sparse_kd_loss(
-                logits, ids.to(device), probs.to(device), temperature=temperature, weights=weights.to(device)
-            )
-            loss = sft_kd_loss(sft, kd, kd_weight)
+        answers = answer_logits(model, batch)  # logits (n, vocab)
+        ids, probs, weights = _batch_targets(targets_by_index, batch["index"], answers.counts())
+        device = answers.logits.device
+        sft, kd, loss = sft_kd_losses(answers.logits, answers.targets, ids.to(device), probs.to(device),
+                                      weights.to(device), kd_weight, temperature)
         share = float((weights > 0).float().mean()) if weights.numel() else 0.0
-        return loss, {"sft_loss": float(sft.detach()), "kd_loss": float(kd.detach()), "kd_positions": share}
+        return loss, {"sft_loss": float(sft), "kd_loss": float(kd), "kd_positions": share}
 
     return loss_fn

@@ -14,6 +14,10 @@ but only read at the teacher's k ids (a gather), so no dense ``(batch, seq, voca
 ever built; the student's logits come from ``fedmkt.models.logits.selected_logits`` at the
 scored positions only, shape ``(n, vocab)``. All maths in fp32.
 
+What training runs is :func:`sft_kd_losses`: at ``T = 1`` (the default) :func:`fused_sft_kd`, one
+gather for both terms, tested equal to composing :func:`sft_cross_entropy`,
+:func:`sparse_kd_loss` and :func:`sft_kd_loss`, which it runs at any other temperature.
+
 Decisions:
 
 - Teacher rows are renormalised over their k entries (the top-k mass is < 1 and the missing
@@ -30,6 +34,7 @@ Decisions:
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from fedmkt.errors import FedMKTError
@@ -65,25 +70,19 @@ def sparse_kd_per_position(
     scaled = student_logits.float()  # (n, vocab); no copy when already float32
     if temperature != 1.0:
         scaled = scaled / temperature
-    return sparse_kd_from_logprobs(torch.log_softmax(scaled, dim=-1), teacher_ids, teacher_probs,
-                                   temperature=temperature)
-
-
-def sparse_kd_from_logprobs(
-    student_logp: Tensor, teacher_ids: Tensor, teacher_probs: Tensor, *, temperature: float = 1.0
-) -> Tensor:
-    """:func:`sparse_kd_per_position` from the student's (tempered) log-softmax ``(n, vocab)``.
-
-    Lets a caller that already holds the log-softmax for its SFT loss share it: one ``(n, vocab)``
-    tensor kept for backward instead of one per loss (Gemma's rows are 262,144 wide).
-    """
+    student_logp = torch.log_softmax(scaled, dim=-1)  # (n, vocab)
     ids = teacher_ids.to(device=student_logp.device, dtype=torch.long)
     picked = student_logp.gather(-1, ids)  # (n, k)
     q = teacher_probs.detach().to(student_logp.device).float().clamp_min(0.0)
     if temperature != 1.0:
         q = q.pow(1.0 / temperature)
-    q = q / q.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)  # (n, k)
+    q = _renormalised(q)  # (n, k)
     return -(q * picked).sum(dim=-1) * temperature**2
+
+
+def _renormalised(q: Tensor) -> Tensor:
+    """``(n, k)`` rows divided by their sums; a row of zeros stays zeros."""
+    return q / q.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
 
 
 def sparse_kd_loss(
@@ -124,3 +123,63 @@ def sft_kd_loss(sft: Tensor, kd: Tensor, kd_weight: float) -> Tensor:
     if not 0.0 <= kd_weight <= 1.0:
         raise FedMKTError(f"kd_weight must be in [0, 1], got {kd_weight}")
     return (1.0 - kd_weight) * sft.float() + kd_weight * kd.float()
+
+
+def sft_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
+    """SFT: mean cross-entropy (fp32) of ``(n, vocab)`` logits at answer positions against ``(n,)`` labels."""
+    return F.cross_entropy(logits.float(), labels)
+
+
+def fused_sft_kd(
+    logits: Tensor, labels: Tensor, teacher_ids: Tensor, teacher_probs: Tensor, weights: Tensor, kd_weight: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """SFT, KD and ``(1 - lambda) * SFT + lambda * KD`` at temperature 1, from ONE gather.
+
+    Equal (up to rounding) to :func:`sft_cross_entropy`, :func:`sparse_kd_loss` with
+    ``weights`` and :func:`sft_kd_loss`. Both losses are cross-entropies against sparse targets
+    on the same log-softmax: the label (weight ``1 - lambda``) and the teacher's top-k (weights
+    ``lambda * w * q``). Gathering them together means backward builds one ``(n, vocab)``
+    gradient, exactly as plain SFT does; separate ``nll_loss`` and ``gather`` calls would each
+    build one and then add them (Gemma's rows are 262,144 wide, so that was the KD step's extra
+    memory).
+
+    Args:
+        logits: ``(n, vocab)`` student logits at the answer positions (any float dtype).
+        labels: ``(n,)`` int64 answer token each position predicts.
+        teacher_ids: ``(n, k)`` int64 teacher ids in the student's vocabulary.
+        teacher_probs: ``(n, k)`` teacher probabilities (renormalised over the k entries).
+        weights: ``(n,)`` KD weight per position (0 where there is no teacher).
+        kd_weight: lambda in ``[0, 1]``.
+
+    Returns:
+        The SFT and KD values (detached, for metrics) and the loss (with gradient), all fp32
+        scalars; all three 0 when ``n == 0``.
+    """
+    logp = torch.log_softmax(logits.float(), dim=-1)  # (n, vocab): the one tensor kept for backward
+    if logp.shape[0] == 0:
+        zero = logp.sum() * 0.0
+        return zero.detach(), zero.detach(), zero
+    q = _renormalised(teacher_probs.float().clamp_min(0.0))  # (n, k)
+    picked = logp.gather(-1, torch.cat([labels[:, None], teacher_ids.long()], dim=-1))  # (n, 1 + k)
+    coef = torch.cat([torch.full_like(q[:, :1], 1.0 - kd_weight), kd_weight * weights.float()[:, None] * q], dim=-1)
+    loss = -(coef * picked).sum(dim=-1).mean()
+    with torch.no_grad():
+        sft = -picked[:, 0].mean()
+        kd = (-(q * picked[:, 1:]).sum(dim=-1) * weights.float()).mean()
+    return sft, kd, loss
+
+
+def sft_kd_losses(
+    logits: Tensor, labels: Tensor, teacher_ids: Tensor, teacher_probs: Tensor, weights: Tensor,
+    kd_weight: float, temperature: float = 1.0,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The public-phase loss: :func:`fused_sft_kd` at ``T = 1``, else SFT and tempered KD composed.
+
+    At ``T != 1`` SFT reads the plain log-softmax and KD the tempered one, so one gather cannot
+    serve both. Shapes and returns as :func:`fused_sft_kd` (SFT and KD detached).
+    """
+    if temperature == 1.0:
+        return fused_sft_kd(logits, labels, teacher_ids, teacher_probs, weights, kd_weight)
+    sft = sft_cross_entropy(logits, labels)
+    kd = sparse_kd_loss(logits, teacher_ids, teacher_probs, temperature=temperature, weights=weights)
+    return sft.detach(), kd.detach(), sft_kd_loss(sft, kd, kd_weight)

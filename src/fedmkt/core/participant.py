@@ -39,11 +39,11 @@ from fedmkt.core.reports import MessageReport, PhaseReport
 from fedmkt.core.topk import answer_nll, topk_distribution
 from fedmkt.data.example import Example
 from fedmkt.errors import FedMKTError
-from fedmkt.models.logits import decoder_and_head, selected_logits
-from fedmkt.training.batching import BucketedBatches, collate
-from fedmkt.training.encode import IGNORE_INDEX, EncodedExample, encode_examples
+from fedmkt.models.logits import decoder_and_head
+from fedmkt.training.batching import BucketedBatches, collate, pad_id
+from fedmkt.training.encode import EncodedExample, encode_examples
 from fedmkt.training.loop import LossFn, ProgressCallback, TrainArgs, train
-from fedmkt.training.sft import answer_positions, next_token_labels
+from fedmkt.training.sft import answer_logits, answer_positions
 
 
 @dataclass(frozen=True)
@@ -188,8 +188,7 @@ class Participant:
         self.max_length = max_length
         self.view = PublicView(tokenizer, self.public, max_length)
         self.vocab_size = _logit_width(model)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.pad_id = int(pad or 0)
+        self.pad_id = pad_id(tokenizer)
 
     @property
     def info(self) -> PeerInfo:
@@ -232,14 +231,12 @@ class Participant:
                 rows = order[start : start + batch_size]
                 padded = collate([self.view.encoded[i] for i in rows], self.pad_id)
                 batch = {k: v.to(device) for k, v in padded.items()}
-                targets = next_token_labels(batch["labels"])  # (b, seq)
-                positions = targets != IGNORE_INDEX  # (b, seq)
-                logits = selected_logits(self.model, batch["input_ids"], batch["attention_mask"], positions)
-                sample_index = positions.nonzero()[:, 0]  # (n,) row-major, so non-decreasing
-                ids, probs = topk_distribution(logits, top_k)  # (n, k)
-                nll = answer_nll(logits, targets[positions], sample_index, len(rows))  # (b,)
+                answers = answer_logits(self.model, batch)  # logits (n, vocab)
+                sample_index = answers.sample_index()  # (n,)
+                ids, probs = topk_distribution(answers.logits, top_k)  # (n, k)
+                nll = answer_nll(answers.logits, answers.targets, sample_index, len(rows))  # (b,)
                 uids = [self.view.uids[i] for i in rows]
-                for sample in pack_samples(uids, ids, probs, nll, sample_index, logits.shape[-1]):
+                for sample in pack_samples(uids, ids, probs, nll, sample_index, answers.logits.shape[-1]):
                     samples[sample.uid] = sample
         finally:
             self.model.train(was_training)

@@ -13,12 +13,19 @@ from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
+from transformers import PreTrainedTokenizerBase
 
 from fedmkt.training.encode import IGNORE_INDEX, EncodedExample
 
 Batch = dict[str, Tensor]
 """``input_ids``, ``attention_mask``, ``labels``: ``(batch, seq)``; ``index``: ``(batch,)`` positions in
 the encoded list (to fetch per-example extras such as KD targets)."""
+
+
+def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The id padding is filled with: the pad token, else end-of-sequence, else 0 (the mask hides it)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return int(pad or 0)
 
 
 def collate(examples: Sequence[EncodedExample], pad_id: int) -> Batch:

@@ -7,6 +7,7 @@ example) instead of every position is most of a training step's saving.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,7 @@ from transformers import PreTrainedTokenizerBase
 
 from fedmkt.data.example import Example
 from fedmkt.models.logits import selected_logits
-from fedmkt.training.batching import Batch, BucketedBatches
+from fedmkt.training.batching import Batch, BucketedBatches, pad_id
 from fedmkt.training.encode import IGNORE_INDEX, encode_examples
 from fedmkt.training.loop import ProgressCallback, TrainArgs, TrainStats, train
 
@@ -31,15 +32,44 @@ def answer_positions(labels: Tensor) -> Tensor:
     return next_token_labels(labels) != IGNORE_INDEX
 
 
+@dataclass(frozen=True)
+class AnswerLogits:
+    """A model's logits at a batch's answer positions, and the answer token each row predicts.
+
+    Attributes:
+        logits: ``(n, vocab)`` at the answer positions, batch-major then sequence order.
+        targets: ``(n,)`` int64 answer token each row predicts.
+        positions: ``(batch, seq)`` bool, where the rows were taken.
+    """
+
+    logits: Tensor
+    targets: Tensor
+    positions: Tensor
+
+    def counts(self) -> list[int]:
+        """Rows per example of the batch."""
+        return self.positions.sum(dim=1).tolist()
+
+    def sample_index(self) -> Tensor:
+        """``(n,)`` the example (batch row) of each row; non-decreasing."""
+        return self.positions.nonzero()[:, 0]
+
+
+def answer_logits(model: nn.Module, batch: Batch) -> AnswerLogits:
+    """The opening of every loss and of the public pass: logits only where an answer token is next."""
+    targets = next_token_labels(batch["labels"])  # (batch, seq)
+    positions = targets != IGNORE_INDEX  # (batch, seq)
+    logits = selected_logits(model, batch["input_ids"], batch["attention_mask"], positions)  # (n, vocab)
+    return AnswerLogits(logits, targets[positions], positions)
+
+
 def sft_loss(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
     """Mean cross-entropy (fp32) over the batch's answer tokens, computed from selected logits only.
 
     Equals ``CrossEntropyLoss(ignore_index=-100)`` on the model's full shifted logits.
     """
-    targets_full = next_token_labels(batch["labels"])
-    positions = targets_full != IGNORE_INDEX
-    logits = selected_logits(model, batch["input_ids"], batch["attention_mask"], positions)  # (n, vocab)
-    loss = F.cross_entropy(logits.float(), targets_full[positions])
+    answers = answer_logits(model, batch)
+    loss = F.cross_entropy(answers.logits.float(), answers.targets)
     return loss, {"sft_loss": float(loss.detach())}
 
 
@@ -53,5 +83,5 @@ def train_sft(
 ) -> TrainStats:
     """Encode ``examples``, batch them by length and train ``model`` (its adapter) with :func:`sft_loss`."""
     encoded = encode_examples(tokenizer, examples, args.max_length)
-    batches = BucketedBatches(encoded, args.batch_size, tokenizer.pad_token_id, seed=args.seed)
+    batches = BucketedBatches(encoded, args.batch_size, pad_id(tokenizer), seed=args.seed)
     return train(model, batches, sft_loss, args, progress, log)
