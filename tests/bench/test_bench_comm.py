@@ -11,7 +11,7 @@ from fedmkt.bench.comm import our_message, our_message_bytes, reference_bytes
 from fedmkt.bench.commands import app
 from fedmkt.core.message_checks import receive
 from fedmkt.core.messages import encode
-from fedmkt.core.participant import PublicView
+from fedmkt.core.public_view import PublicView
 from fedmkt.data.tasks import get_task
 from fedmkt.errors import FedMKTError
 from fedmkt.models.loading import load_tokenizer

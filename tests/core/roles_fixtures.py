@@ -13,6 +13,7 @@ from peft import PeftModel
 from transformers import PreTrainedTokenizerFast
 
 from fedmkt.core.client import Client
+from fedmkt.core.participant import Participant
 from fedmkt.core.server import Server
 from fedmkt.data.example import Example
 from fedmkt.data.tasks import get_task
@@ -42,6 +43,12 @@ def lora_model(name: str, seed: int) -> tuple[PeftModel, PreTrainedTokenizerFast
     """Tiny model ``name`` with a fresh LoRA adapter (no dropout, so training is reproducible)."""
     model, tokenizer = build_tiny_model(name, seed=seed)
     return attach_lora(model, r=4, alpha=8, dropout=0.0, seed=seed), tokenizer
+
+
+def participant(name: str, model_name: str, public: list[Example], seed: int = 0) -> Participant:
+    """Tiny model ``model_name`` with a fresh LoRA adapter over ``public``."""
+    model, tokenizer = lora_model(model_name, seed)
+    return Participant(name, model, tokenizer, public, MAX_LENGTH)
 
 
 def train_args(seed: int = 0, max_steps: int | None = None) -> TrainArgs:

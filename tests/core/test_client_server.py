@@ -12,8 +12,9 @@ import pytest
 import torch
 from roles_fixtures import N_PUBLIC, TOP_K, build_federation, lora_model, tiny_qa_split, train_args
 
-from fedmkt.core.client import Client
+from fedmkt.core.client import Client, PrivateClient
 from fedmkt.core.messages import MessageRejected, decode, encode
+from fedmkt.core.train_phase import train_phase
 from fedmkt.errors import FedMKTError
 from fedmkt.models.lora import get_adapter_state
 from fedmkt.training.sft import sft_loss
@@ -159,7 +160,7 @@ def test_lambda_zero_public_phase_equals_plain_sft(tmp_path):
     client.receive_llm(server.public_payload(0, TOP_K)[0], round=0, top_k=TOP_K)
     assert client.targets, "the LLM was selected for some samples"
     client.train_public(train_args(), kd_weight=0.0)
-    twin.participant.train(twin.participant.encoded_public, sft_loss, train_args(), "public")
+    train_phase(twin.name, twin.model, twin.pad_id, twin.participant.encoded_public, sft_loss, train_args(), "public")
     mine, theirs = get_adapter_state(client.model), get_adapter_state(twin.model)
     assert all(torch.equal(mine[k], theirs[k]) for k in mine)
 
@@ -184,3 +185,17 @@ def test_llm2slm_frozen_server_only_teaches(tmp_path):
     assert [m.round for m in sent] == [0, 1]
     for a, b in zip(sent[0].samples, sent[1].samples, strict=True):
         assert np.array_equal(a.token_ids, b.token_ids) and np.array_equal(a.probs, b.probs)
+
+
+def test_plain_fedavg_client_trains_step_1_as_a_full_client_does(tmp_path):
+    server, (client, _) = build_federation(tmp_path)
+    _, private = tiny_qa_split()
+    model, tokenizer = lora_model("tiny-gpt2-bpe", seed=1)  # the same weights as ``client``
+    plain = PrivateClient("plain", model, tokenizer, private[0], max_length=client.participant.max_length)
+    assert plain.n_private == client.n_private == len(private[0])
+    ours, theirs = client.train_private(train_args(seed=3)), plain.train_private(train_args(seed=3))
+    assert (ours.steps, ours.mean_loss) == (theirs.steps, theirs.mean_loss) and theirs.participant == "plain"
+    mine, other = get_adapter_state(client.model), get_adapter_state(plain.model)
+    assert all(torch.equal(mine[k], other[k]) for k in mine)
+    with pytest.raises(FedMKTError, match="client 'empty': private data is empty"):
+        PrivateClient("empty", model, tokenizer, [])

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from fedmkt.config import ParticipantConfig
-from fedmkt.core.participant import Participant
+from fedmkt.core.train_phase import train_phase
 from fedmkt.data.example import Example
 from fedmkt.evaluation import evaluate
 from fedmkt.evaluation.evaluate import EvalResult
@@ -16,6 +16,8 @@ from fedmkt.report.results import ResultRow
 from fedmkt.report.scores import write_scores
 from fedmkt.runners.context import RunContext
 from fedmkt.runners.progress import TrainingBar
+from fedmkt.training.batching import pad_id
+from fedmkt.training.encode import encode_examples
 from fedmkt.training.loop import TrainArgs
 from fedmkt.training.sft import sft_loss
 
@@ -49,18 +51,18 @@ def finetune(
 ):
     """Attach a fresh LoRA adapter, SFT it on ``examples``, save it; returns the peft model.
 
-    Training goes through the same `Participant.train` as the federated roles.
+    Training goes through the same `train_phase` as the federated roles.
     """
     model = attach_participant_lora(model, participant)
     args = train_args(participant, ctx.config.seed)
-    trainer = Participant(participant.name, model, tokenizer, [], args.max_length)
     phase = f"{method}/{participant.name}"
 
     def log_step(record: dict) -> None:
         ctx.log.write("train_step", **{**record, "data": record.get("phase"), "phase": phase})
 
-    report = trainer.train(trainer.encode(examples), sft_loss, args, "private",
-                           progress=TrainingBar(ctx.board, f"train {phase}"), log=log_step)
+    encoded = encode_examples(tokenizer, examples, args.max_length)
+    report = train_phase(participant.name, model, pad_id(tokenizer), encoded, sft_loss, args, "private",
+                         progress=TrainingBar(ctx.board, f"train {phase}"), log=log_step)
     ctx.log.write("train_end", phase=phase, steps=report.steps, tokens=report.tokens,
                   seconds=round(report.seconds, 3), mean_loss=report.mean_loss)
     save_adapter(model, adapter_dir)

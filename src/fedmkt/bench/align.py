@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from fedmkt.core.alignment import Aligner
-from fedmkt.core.participant import PublicView
+from fedmkt.core.public_view import PublicView
 from fedmkt.data.example import Example
 from fedmkt.data.tasks import get_task
 from fedmkt.errors import FedMKTError

@@ -36,7 +36,7 @@ import torch
 from fedmkt.bench.align import random_topk
 from fedmkt.config import ExperimentConfig, ParticipantConfig
 from fedmkt.core.messages import SCHEMA_VERSION, DistributionMessage, SampleDistributions, encode, wire_id_dtype
-from fedmkt.core.participant import PublicView
+from fedmkt.core.public_view import PublicView
 from fedmkt.data.example import Example
 from fedmkt.models.loading import load_model_and_tokenizer, load_tokenizer
 from fedmkt.models.lora import attach_lora

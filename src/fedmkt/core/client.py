@@ -11,14 +11,15 @@ Paper section 3.2, the client's steps of one round:
 8. :meth:`Client.train_public`: ``(1 - lambda) * SFT + lambda * KD`` on the public set, KD toward
    the LLM on the chosen samples, SFT alone elsewhere (see ``fedmkt.core.kd_training``).
 
-The server is known by its :class:`~fedmkt.core.participant.PeerInfo` (tokenizer, logit width,
+The server is known by its :class:`~fedmkt.core.peer.PeerInfo` (tokenizer, logit width,
 max_length); the aligner from its vocabulary into the client's is built once, at construction.
+Plain FedAvg's client has only the private half (:class:`PrivateClient`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from torch import nn
@@ -26,18 +27,57 @@ from transformers import PreTrainedTokenizerBase
 
 from fedmkt.core.kd_training import KDTargets, make_kd_loss
 from fedmkt.core.messages import DistributionMessage
-from fedmkt.core.participant import Participant, PeerInfo
+from fedmkt.core.participant import Participant
+from fedmkt.core.peer import PeerInfo
 from fedmkt.core.reports import AlignReport, MessageReport, PhaseReport
 from fedmkt.core.selection import ClientSelection, select_client_teacher
+from fedmkt.core.train_phase import Log, train_phase
 from fedmkt.data.example import Example
 from fedmkt.errors import FedMKTError
+from fedmkt.training.batching import pad_id
+from fedmkt.training.encode import encode_examples
 from fedmkt.training.loop import ProgressCallback, TrainArgs
 from fedmkt.training.sft import sft_loss
 
-Log = Callable[[dict], None]
+
+class PrivateClient:
+    """A client's private half: its model, its private data and step 1. Plain FedAvg's whole client.
+
+    Args:
+        name: the client's name.
+        model: its small LM with a LoRA adapter attached (only the adapter trains).
+        tokenizer: the model's tokenizer.
+        private: its private training examples (never leave the client).
+        max_length: encoding length of the private set.
+    """
+
+    def __init__(
+        self, name: str, model: nn.Module, tokenizer: PreTrainedTokenizerBase, private: Sequence[Example],
+        *, max_length: int = 512,
+    ) -> None:
+        if not private:
+            raise FedMKTError(f"client {name!r}: private data is empty")
+        self.name = name
+        self.model = model
+        self.tokenizer = tokenizer
+        self.private = list(private)
+        self.encoded_private = encode_examples(tokenizer, self.private, max_length)
+        self.pad_id = pad_id(tokenizer)
+
+    @property
+    def n_private(self) -> int:
+        """Private data size: the client's FedAvg weight."""
+        return len(self.private)
+
+    def train_private(
+        self, args: TrainArgs, progress: ProgressCallback | None = None, log: Log | None = None
+    ) -> PhaseReport:
+        """Step 1: SFT on the private data (answer tokens only)."""
+        return train_phase(self.name, self.model, self.pad_id, self.encoded_private, sft_loss, args, "private",
+                           progress, log)
 
 
-class Client:
+class Client(PrivateClient):
     """One client's model, data and per-round state.
 
     Args:
@@ -56,11 +96,8 @@ class Client:
         public: Sequence[Example], server: PeerInfo, *, max_length: int = 512,
         alignment_cache: Path | None = None,
     ) -> None:
-        if not private:
-            raise FedMKTError(f"client {name!r}: private data is empty")
+        super().__init__(name, model, tokenizer, private, max_length=max_length)
         self.participant = Participant(name, model, tokenizer, public, max_length)
-        self.private = list(private)
-        self.encoded_private = self.participant.encode(self.private)
         self.server = self.participant.peer(server, alignment_cache)
         self.own_nll: dict[str, float] = {}
         self.own_round: int | None = None
@@ -68,28 +105,9 @@ class Client:
         self.selection: ClientSelection | None = None
 
     @property
-    def name(self) -> str:
-        return self.participant.name
-
-    @property
-    def model(self) -> nn.Module:
-        return self.participant.model
-
-    @property
     def info(self) -> PeerInfo:
         """What the server needs to know about this client (for ``Server.register_client``)."""
         return self.participant.info
-
-    @property
-    def n_private(self) -> int:
-        """Private data size: the client's FedAvg weight."""
-        return len(self.private)
-
-    def train_private(
-        self, args: TrainArgs, progress: ProgressCallback | None = None, log: Log | None = None
-    ) -> PhaseReport:
-        """Step 1: SFT on the private data (answer tokens only)."""
-        return self.participant.train(self.encoded_private, sft_loss, args, "private", progress, log)
 
     def public_message(self, round: int, top_k: int, batch_size: int = 16) -> DistributionMessage:
         """Step 2 without encoding: the message, remembering its answer NLLs as the client's own."""
@@ -158,5 +176,6 @@ class Client:
         public set.
         """
         loss_fn = make_kd_loss(self.targets, kd_weight, temperature)
-        return self.participant.train(self.participant.encoded_public, loss_fn, args, "public", progress, log)
+        return train_phase(self.name, self.model, self.pad_id, self.participant.encoded_public, loss_fn, args,
+                           "public", progress, log)
 

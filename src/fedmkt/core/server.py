@@ -14,14 +14,14 @@ Then :meth:`train_public` trains nothing, and since the model cannot change, the
 distributions are computed once and re-sent (relabelled) every round. A runner for that
 baseline simply skips the upload, :meth:`receive` and :meth:`select_and_align`.
 
-Clients are registered once with their :class:`~fedmkt.core.participant.PeerInfo`: that builds
+Clients are registered once with their :class:`~fedmkt.core.peer.PeerInfo`: that builds
 their view of the public set and the aligner from their vocabulary into the LLM's.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from torch import nn
@@ -29,14 +29,14 @@ from transformers import PreTrainedTokenizerBase
 
 from fedmkt.core.kd_training import KDTargets, make_kd_loss
 from fedmkt.core.messages import DistributionMessage, decode
-from fedmkt.core.participant import Participant, Peer, PeerInfo
+from fedmkt.core.participant import Participant
+from fedmkt.core.peer import Peer, PeerInfo
 from fedmkt.core.reports import AlignReport, MessageReport, PhaseReport, ReceiveReport
 from fedmkt.core.selection import ServerSelection, select_server_teachers
+from fedmkt.core.train_phase import Log, train_phase
 from fedmkt.data.example import Example
 from fedmkt.errors import FedMKTError
 from fedmkt.training.loop import ProgressCallback, TrainArgs
-
-Log = Callable[[dict], None]
 
 
 class Server:
@@ -155,7 +155,8 @@ class Server:
                 tokens=0, seconds=0.0, mean_loss=float("nan"), skipped="frozen LLM (LLM2SLM)",
             )
         loss_fn = make_kd_loss(self.targets, kd_weight, temperature)
-        return self.participant.train(self.participant.encoded_public, loss_fn, args, "public", progress, log)
+        p = self.participant
+        return train_phase(self.name, self.model, p.pad_id, p.encoded_public, loss_fn, args, "public", progress, log)
 
     def public_message(self, round: int, top_k: int, batch_size: int = 16) -> DistributionMessage:
         """Step 5 without encoding: the LLM's distributions and NLLs on the public set."""

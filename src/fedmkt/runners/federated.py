@@ -19,7 +19,7 @@ from functools import partial
 
 from fedmkt.baselines.common import load_participant, score
 from fedmkt.config import ParticipantConfig
-from fedmkt.core.client import Client
+from fedmkt.core.client import Client, PrivateClient
 from fedmkt.core.fedavg import fedavg_clients
 from fedmkt.core.messages import MessageRejected
 from fedmkt.core.reports import ReceiveReport
@@ -33,7 +33,6 @@ from fedmkt.runners.checkpoint import Changed, PhaseCheckpoint, PhaseState, Save
 from fedmkt.runners.context import RunContext
 from fedmkt.runners.progress import TrainingBar
 from fedmkt.runners.variants import (
-    PrivateOnlyClient,
     Variant,
     round_args,
     should_score,
@@ -124,11 +123,11 @@ class FederatedPhase:
                             frozen=v.frozen_server)
             if log_sizes:
                 self._log_sizes(cfg.server, model)
-        clients: list[Client | PrivateOnlyClient] = []
+        clients: list[Client | PrivateClient] = []
         for spec, private in zip(cfg.clients, self.ctx.split.private, strict=True):
             model, tokenizer = with_lora(self.ctx, spec)
             if server is None:
-                clients.append(PrivateOnlyClient(spec.name, model, tokenizer, private, spec.train.max_length))
+                clients.append(PrivateClient(spec.name, model, tokenizer, private, max_length=spec.train.max_length))
             else:
                 client = Client(spec.name, model, tokenizer, private, public, server.info,
                                 max_length=spec.train.max_length)
@@ -320,7 +319,7 @@ class FederatedPhase:
             self.state.rows += [replace(r, participant=spec.name) for r in self.state.rows
                                 if r.round == round_ and r.method == method and r.participant == first]
             return {}
-        self.state.rows += score(self.ctx, spec, "slm", method, client.model, client.participant.tokenizer,
+        self.state.rows += score(self.ctx, spec, "slm", method, client.model, client.tokenizer,
                                  round_=round_)
         return {}
 

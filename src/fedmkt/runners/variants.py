@@ -1,6 +1,5 @@
 """Which federated procedure a phase runs (FedMKT, its FedAvg variant, LLM2SLM, plain FedAvg), and
-the small pieces every driver of the rounds shares: per-round training settings, when to score,
-and the private-only client of plain FedAvg.
+the small pieces every driver of the rounds shares: per-round training settings and when to score.
 """
 
 from __future__ import annotations
@@ -9,11 +8,8 @@ from dataclasses import dataclass, replace
 
 from fedmkt.baselines.common import attach_participant_lora, load_participant, train_args
 from fedmkt.config import FedMKTConfig, ParticipantConfig
-from fedmkt.core.participant import Participant
-from fedmkt.core.reports import PhaseReport
 from fedmkt.runners.context import RunContext
 from fedmkt.training.loop import TrainArgs
-from fedmkt.training.sft import sft_loss
 
 
 @dataclass(frozen=True)
@@ -61,19 +57,3 @@ def trains_private(fedmkt: FedMKTConfig, round_: int) -> bool:
 
 def should_score(round_: int, rounds: int, every: int) -> bool:
     return round_ == rounds or (every > 0 and round_ % every == 0)
-
-
-class PrivateOnlyClient:
-    """A client of plain FedAvg: private SFT only, no logits exchange (so no server to know)."""
-
-    def __init__(self, name: str, model, tokenizer, private, max_length: int) -> None:
-        self.participant = Participant(name, model, tokenizer, [], max_length)
-        self.private = list(private)
-        self.encoded_private = self.participant.encode(self.private)
-
-    name = property(lambda self: self.participant.name)
-    model = property(lambda self: self.participant.model)
-    n_private = property(lambda self: len(self.private))
-
-    def train_private(self, args: TrainArgs, progress=None, log=None) -> PhaseReport:
-        return self.participant.train(self.encoded_private, sft_loss, args, "private", progress, log)

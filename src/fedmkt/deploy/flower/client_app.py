@@ -29,8 +29,9 @@ from flwr.clientapp import ClientApp
 
 from fedmkt.baselines.common import score
 from fedmkt.config import ExperimentConfig, parse_config
+from fedmkt.core.client import PrivateClient
 from fedmkt.core.messages import MessageRejected
-from fedmkt.core.participant import Participant
+from fedmkt.core.participant import logit_width
 from fedmkt.core.reports import ReceiveReport
 from fedmkt.deploy.flower.codec import (
     adapter_to_record,
@@ -46,7 +47,7 @@ from fedmkt.deploy.flower.node import NodeSession
 from fedmkt.errors import FedMKTError
 from fedmkt.models.lora import adapter_config_json, get_adapter_state
 from fedmkt.report.comm import parameter_bytes
-from fedmkt.runners.variants import PrivateOnlyClient, round_args, trains_private
+from fedmkt.runners.variants import round_args, trains_private
 from fedmkt.safe_yaml import load_yaml
 
 app = ClientApp()
@@ -80,8 +81,8 @@ def _reply(message: Message, session: NodeSession, **records) -> Message:
 def info(message: Message, context: Context) -> Message:
     """Name, model and logit width of this node's client (the server registers it with them)."""
     session, _ = session_of(message, context)
-    model, tokenizer = session.model_and_tokenizer
-    vocab_size = Participant(session.spec.name, model, tokenizer, [], session.spec.train.max_length).vocab_size
+    model = session.model
+    vocab_size = logit_width(model)
     lora = parameter_bytes(model, trainable_only=True)
     return _reply(message, session, info=ConfigRecord({
         "name": session.spec.name, "model": session.spec.model, "vocab_size": vocab_size,
@@ -154,7 +155,7 @@ def private(message: Message, context: Context) -> Message:
     reports = {}
     if trains_private(config.fedmkt, round_):
         model, tokenizer = session.model_and_tokenizer
-        client = PrivateOnlyClient(spec.name, model, tokenizer, session.private, spec.train.max_length)
+        client = PrivateClient(spec.name, model, tokenizer, session.private, max_length=spec.train.max_length)
         reports["train_private"] = client.train_private(round_args(spec, config.seed, round_)).to_dict()
         session.save_adapter()
     return _reply(message, session, **_adapter_records(session), reports=json_record(**reports))

@@ -33,7 +33,7 @@ from flwr.serverapp import Grid
 from fedmkt.baselines.common import score
 from fedmkt.config import dump_config
 from fedmkt.core.fedavg import fedavg_states
-from fedmkt.core.participant import PeerInfo
+from fedmkt.core.peer import PeerInfo
 from fedmkt.core.server import Server
 from fedmkt.deploy.flower.codec import (
     adapter_to_record,

@@ -40,7 +40,7 @@ from transformers import PreTrainedTokenizerBase
 
 from fedmkt.config import ExperimentConfig
 from fedmkt.core.client import Client
-from fedmkt.core.participant import PeerInfo
+from fedmkt.core.peer import PeerInfo
 from fedmkt.deploy.flower.task import (
     build_client,
     client_spec,

@@ -34,7 +34,7 @@ from fedmkt.assets.registry import fedmkt_home
 from fedmkt.baselines.common import attach_participant_lora, load_participant
 from fedmkt.config import ExperimentConfig, ParticipantConfig, parse_configs, preset_text
 from fedmkt.core.client import Client
-from fedmkt.core.participant import PeerInfo
+from fedmkt.core.peer import PeerInfo
 from fedmkt.core.server import Server
 from fedmkt.data.example import Example
 from fedmkt.data.partition import FederatedSplit

@@ -1,0 +1,51 @@
+"""One training phase of one participant, as every role and baseline runs it.
+
+Paper section 3.2, workflow steps 1, 4 and 8 (and the baselines' fine-tuning): the model's
+adapter trained on encoded examples with a loss, length-bucketed and shuffled by the seed, and a
+:class:`~fedmkt.core.reports.PhaseReport` of what it did. A plain function: training needs a
+model and examples, not a participant over the public set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+from fedmkt.core.reports import PhaseReport
+from fedmkt.errors import FedMKTError
+from fedmkt.training.batching import BucketedBatches
+from fedmkt.training.encode import EncodedExample
+from fedmkt.training.loop import LossFn, ProgressCallback, TrainArgs, train
+
+Log = Callable[[dict], None]
+
+
+def train_phase(
+    participant: str, model: nn.Module, pad_id: int, encoded: Sequence[EncodedExample], loss_fn: LossFn,
+    args: TrainArgs, phase: str, progress: ProgressCallback | None = None, log: Log | None = None,
+) -> PhaseReport:
+    """Train ``model``'s trainable parameters on ``encoded`` (batches padded with ``pad_id``).
+
+    ``phase`` names the data (``private``, ``public``) in the report and in each step's ``log``
+    record (which also names the ``participant``). The encodings fix the length; ``args.max_length``
+    is not read.
+    """
+    if not encoded:
+        raise FedMKTError(f"{participant}: nothing to train on in phase {phase}")
+    batches = BucketedBatches(encoded, args.batch_size, pad_id, seed=args.seed)
+    metrics: dict[str, list[float]] = {}
+
+    def record(step: dict) -> None:
+        for key in ("sft_loss", "kd_loss", "kd_positions"):
+            if key in step:
+                metrics.setdefault(key, []).append(float(step[key]))
+        if log is not None:
+            log({"participant": participant, "phase": phase, **step})
+
+    stats = train(model, batches, loss_fn, args, progress, record)
+    return PhaseReport(
+        participant=participant, phase=phase, examples=len(encoded), steps=stats.steps,
+        tokens=stats.tokens, seconds=stats.seconds, mean_loss=stats.mean_loss,
+        metrics={key: sum(v) / len(v) for key, v in metrics.items()},
+    )
