@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from fedmkt.baselines.common import finetune, load_participant, score
 from fedmkt.config import ParticipantConfig
 from fedmkt.report.results import ResultRow
-from fedmkt.runners.context import RunContext
+from fedmkt.setup.context import RunContext
 
 
 def standalone(ctx: RunContext, client: ParticipantConfig) -> list[ResultRow]:
-    model, tokenizer = load_participant(ctx, client)
-    model = finetune(ctx, client, model, tokenizer, ctx.private_data(client), "Standalone",
-                     ctx.adapter_dir("Standalone", client.name))
-    return score(ctx, client, "slm", "Standalone", model, tokenizer)
+    base, tokenizer = ctx.load(client)
+    model = ctx.finetune(client, base, tokenizer, ctx.private_data(client), "Standalone")
+    return ctx.score(client, "slm", "Standalone", model, tokenizer)

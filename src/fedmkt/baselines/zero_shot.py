@@ -9,24 +9,23 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fedmkt.baselines.common import evaluate_eval_set, load_participant, record_scores
 from fedmkt.config import ParticipantConfig
 from fedmkt.evaluation.evaluate import EvalResult
 from fedmkt.report.results import ResultRow
-from fedmkt.runners.context import RunContext
+from fedmkt.setup.context import RunContext
 
 
 def _base_model_result(ctx: RunContext, participant: ParticipantConfig, phase: str) -> EvalResult:
     """The participant's base model's scoring on the eval set, evaluated only the first time it is asked for."""
     if participant.model not in ctx.zero_shot_results:
-        model, tokenizer = load_participant(ctx, participant)
-        ctx.zero_shot_results[participant.model] = evaluate_eval_set(ctx, phase, model, tokenizer)
+        model, tokenizer = ctx.load(participant)
+        ctx.zero_shot_results[participant.model] = ctx.evaluate(phase, model, tokenizer)
     return ctx.zero_shot_results[participant.model]
 
 
 def llm_zero_shot(ctx: RunContext) -> list[ResultRow]:
     result = _base_model_result(ctx, ctx.config.server, "LLM-ZS/server")
-    return record_scores(ctx, ctx.config.server, "llm", "LLM-ZS", result)
+    return ctx.record_scores(ctx.config.server, "llm", "LLM-ZS", result)
 
 
 def slm_zero_shot(ctx: RunContext) -> list[ResultRow]:
@@ -36,6 +35,6 @@ def slm_zero_shot(ctx: RunContext) -> list[ResultRow]:
     for client in ctx.config.clients:
         if client.model not in scored:
             result = _base_model_result(ctx, client, f"SLM-ZS/{client.name}")
-            scored[client.model] = record_scores(ctx, client, "slm", "SLM-ZS", result)
+            scored[client.model] = ctx.record_scores(client, "slm", "SLM-ZS", result)
         rows += [replace(r, participant=client.name) for r in scored[client.model]]
     return rows

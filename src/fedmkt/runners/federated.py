@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
-from fedmkt.baselines.common import load_participant, score
 from fedmkt.config import ParticipantConfig
 from fedmkt.core.client import Client, PrivateClient
 from fedmkt.core.fedavg import fedavg_clients
@@ -30,15 +29,14 @@ from fedmkt.models.lora import load_adapter, save_adapter
 from fedmkt.report.comm import CommLedger, parameter_bytes
 from fedmkt.report.results import ResultRow
 from fedmkt.runners.checkpoint import Changed, PhaseCheckpoint, PhaseState, Saved, StepFailed, restore_rng
-from fedmkt.runners.context import RunContext
-from fedmkt.runners.progress import TrainingBar
 from fedmkt.runners.variants import (
     Variant,
-    round_args,
     should_score,
     trains_private,
-    with_lora,
 )
+from fedmkt.setup.callbacks import TrainingBar
+from fedmkt.setup.context import RunContext
+from fedmkt.setup.training import round_args
 
 _TIMING_BUCKETS = {
     "seconds": "model_compute",  # a training phase (PhaseReport)
@@ -91,7 +89,7 @@ class FederatedPhase:
         self.ctx.log.write(event, **{"phase": self.variant.phase, **merged, **fields})
 
     def bar(self, what: str) -> TrainingBar:
-        return TrainingBar(self.ctx.board, f"{self.variant.phase} {what}")
+        return self.ctx.bar(f"{self.variant.phase} {what}")
 
     def run(self) -> list[ResultRow]:
         saved = self.store.load(self._participants()) if self.ctx.resume and self.store.exists() else None
@@ -115,17 +113,14 @@ class FederatedPhase:
         public = self.ctx.split.public
         server = None
         if v.exchange:
-            if v.frozen_server:
-                model, tokenizer = load_participant(self.ctx, cfg.server)
-            else:
-                model, tokenizer = with_lora(self.ctx, cfg.server)
+            model, tokenizer = self.ctx.load(cfg.server) if v.frozen_server else self.ctx.with_lora(cfg.server)
             server = Server(cfg.server.name, model, tokenizer, public, max_length=cfg.server.train.max_length,
                             frozen=v.frozen_server)
             if log_sizes:
                 self._log_sizes(cfg.server, model)
         clients: list[Client | PrivateClient] = []
         for spec, private in zip(cfg.clients, self.ctx.split.private, strict=True):
-            model, tokenizer = with_lora(self.ctx, spec)
+            model, tokenizer = self.ctx.with_lora(spec)
             if server is None:
                 clients.append(PrivateClient(spec.name, model, tokenizer, private, max_length=spec.train.max_length))
             else:
@@ -306,7 +301,7 @@ class FederatedPhase:
                 save_adapter(client.model, folder / client.name)
 
     def _score_server(self, round_: int, server: Server, method: str) -> Changed:
-        self.state.rows += score(self.ctx, self.cfg.server, "llm", method, server.model,
+        self.state.rows += self.ctx.score(self.cfg.server, "llm", method, server.model,
                                  server.participant.tokenizer, round_=round_)
         return {}
 
@@ -319,7 +314,7 @@ class FederatedPhase:
             self.state.rows += [replace(r, participant=spec.name) for r in self.state.rows
                                 if r.round == round_ and r.method == method and r.participant == first]
             return {}
-        self.state.rows += score(self.ctx, spec, "slm", method, client.model, client.tokenizer,
+        self.state.rows += self.ctx.score(spec, "slm", method, client.model, client.tokenizer,
                                  round_=round_)
         return {}
 

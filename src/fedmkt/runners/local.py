@@ -47,12 +47,12 @@ from fedmkt.report.results import ResultRow, write_results
 from fedmkt.report.table import render_report
 from fedmkt.runners import config_record, journal, lock
 from fedmkt.runners.checkpoint import CheckpointDamaged, PhaseCheckpoint, StepFailed
-from fedmkt.runners.context import RunContext
 from fedmkt.runners.folders import check_names
 from fedmkt.runners.phases import Phase, plan_phases
 from fedmkt.runners.preflight import preflight
 from fedmkt.runners.progress import ProgressBoard
 from fedmkt.runners.split import infer_scenario
+from fedmkt.setup.context import RunContext
 
 
 def _seed_everything(seed: int) -> None:
@@ -181,7 +181,7 @@ def _run_locked(
     journal.mark_start(run_dir)
     rows: list[ResultRow] = []
     with ProgressBoard(enabled=show_progress) as board:
-        ctx = RunContext(config, split, run_dir, log, board, scenario=infer_scenario(config), resume=resume)
+        ctx = RunContext(config, split, run_dir, log, board.task, scenario=infer_scenario(config), resume=resume)
         for phase in plan_phases(config):
             rows += _run_phase(ctx, phase, resume)
 

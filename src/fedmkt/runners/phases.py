@@ -11,9 +11,9 @@ from fedmkt.baselines.standalone import standalone
 from fedmkt.baselines.zero_shot import llm_zero_shot, slm_zero_shot
 from fedmkt.config import ExperimentConfig
 from fedmkt.report.results import ResultRow
-from fedmkt.runners.context import RunContext
 from fedmkt.runners.federated import federated_phase
 from fedmkt.runners.variants import variants_for
+from fedmkt.setup.context import RunContext
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Rich progress bars for the CLI, handed to the library as plain callbacks.
 
-Library code (training, evaluation) only calls ``update(advance=1, **fields)``; this module
-is the one place that knows about rich, so the core stays free of terminal concerns.
+Library code (training, evaluation) only calls ``update(advance=1, **fields)``; the run's phases
+get :meth:`ProgressBoard.task` as their ``fedmkt.setup.callbacks.Tasks``. This module is the one
+place that knows about rich, so the layers below stay free of terminal concerns.
 """
 
 from __future__ import annotations
@@ -65,26 +66,3 @@ class ProgressBoard:
             task = next(t for t in self._progress.tasks if t.id == task_id)
             self._progress.update(task_id, completed=task.total or task.completed)
             self._progress.stop_task(task_id)
-
-
-class TrainingBar:
-    """Adapts the training loop's ``start/update/finish`` callback to a bar on a `ProgressBoard`."""
-
-    def __init__(self, board: ProgressBoard, description: str) -> None:
-        self._board = board
-        self._description = description
-        self._task: Any = None
-        self._update: Update | None = None
-
-    def start(self, total_steps: int) -> None:
-        self._task = self._board.task(self._description, total_steps)
-        self._update = self._task.__enter__()
-
-    def update(self, step: int, loss: float, tokens_per_second: float) -> None:
-        if self._update is not None:
-            self._update(1, loss=loss, **{"tok/s": round(tokens_per_second)})
-
-    def finish(self) -> None:
-        if self._task is not None:
-            self._task.__exit__(None, None, None)
-            self._task = self._update = None

@@ -4,12 +4,9 @@ the small pieces every driver of the rounds shares: per-round training settings 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from fedmkt.baselines.common import attach_participant_lora, load_participant, train_args
-from fedmkt.config import FedMKTConfig, ParticipantConfig
-from fedmkt.runners.context import RunContext
-from fedmkt.training.loop import TrainArgs
+from fedmkt.config import FedMKTConfig
 
 
 @dataclass(frozen=True)
@@ -38,16 +35,6 @@ def variants_for(methods: list[str]) -> list[Variant]:
     if "FedAvg" in asked:
         out.append(Variant("FedAvg", "FedAvg", None, exchange=False, fedavg=True))
     return out
-
-
-def with_lora(ctx: RunContext, participant: ParticipantConfig):
-    model, tokenizer = load_participant(ctx, participant)
-    return attach_participant_lora(model, participant), tokenizer
-
-
-def round_args(participant: ParticipantConfig, seed: int, round_: int) -> TrainArgs:
-    """Each round reshuffles: the seed moves with the round."""
-    return replace(train_args(participant, seed), seed=seed + 1000 * round_)
 
 
 def trains_private(fedmkt: FedMKTConfig, round_: int) -> bool:

@@ -27,7 +27,6 @@ from dataclasses import asdict
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from fedmkt.baselines.common import score
 from fedmkt.config import ExperimentConfig, parse_config
 from fedmkt.core.client import PrivateClient
 from fedmkt.core.messages import MessageRejected
@@ -47,8 +46,9 @@ from fedmkt.deploy.flower.node import NodeSession
 from fedmkt.errors import FedMKTError
 from fedmkt.models.lora import adapter_config_json, get_adapter_state
 from fedmkt.report.comm import parameter_bytes
-from fedmkt.runners.variants import round_args, trains_private
+from fedmkt.runners.variants import trains_private
 from fedmkt.safe_yaml import load_yaml
+from fedmkt.setup.training import round_args
 
 app = ClientApp()
 
@@ -174,6 +174,6 @@ def _scores(session: NodeSession, job: ConfigRecord) -> dict[str, ConfigRecord]:
         return {}
     model, tokenizer = session.model_and_tokenizer
     start = time.perf_counter()
-    rows = score(session.ctx, session.spec, "slm", method, model, tokenizer, round_=record_int(job, "round"))
+    rows = session.ctx.score(session.spec, "slm", method, model, tokenizer, round_=record_int(job, "round"))
     session.timings["score"] = time.perf_counter() - start
     return {"rows": json_record(rows=[asdict(r) for r in rows])}

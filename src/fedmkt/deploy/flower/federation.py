@@ -30,7 +30,6 @@ from flwr.app import ConfigRecord, Message, RecordDict
 from flwr.common import log as flwr_log
 from flwr.serverapp import Grid
 
-from fedmkt.baselines.common import score
 from fedmkt.config import dump_config
 from fedmkt.core.fedavg import fedavg_states
 from fedmkt.core.peer import PeerInfo
@@ -56,7 +55,8 @@ from fedmkt.models.loading import load_tokenizer
 from fedmkt.models.lora import load_adapter, save_adapter, save_adapter_state
 from fedmkt.report.comm import CommLedger, parameter_bytes
 from fedmkt.report.results import ResultRow
-from fedmkt.runners.variants import round_args, should_score
+from fedmkt.runners.variants import should_score
+from fedmkt.setup.training import round_args
 
 
 class FlowerFederation:
@@ -313,7 +313,7 @@ class FlowerFederation:
         v, cfg = self.variant, self.config
         rows: list[ResultRow] = []
         if v.llm_method:
-            rows += score(self.ctx, cfg.server, "llm", v.llm_method, self.llm.model,
+            rows += self.ctx.score(cfg.server, "llm", v.llm_method, self.llm.model,
                           self.llm.participant.tokenizer, round_=round_)
         if v.slm_method:
             scored = parse_replies(finished, rows_of, self.runlog.excluder("score", round_), "score")

@@ -47,14 +47,13 @@ from fedmkt.deploy.flower.task import (
     node_cache,
     private_examples,
     run_context,
-    with_lora,
 )
 from fedmkt.deploy.node_runs import run_state_folder
 from fedmkt.errors import FedMKTError
 from fedmkt.io import atomic_write_bytes, atomic_write_text
 from fedmkt.models.loading import load_tokenizer
 from fedmkt.models.lora import get_adapter_state, set_adapter_state
-from fedmkt.runners.context import RunContext
+from fedmkt.setup.context import RunContext
 
 
 class NodeSession:
@@ -92,7 +91,7 @@ class NodeSession:
     def model_and_tokenizer(self) -> tuple[PeftModel, PreTrainedTokenizerBase]:
         """The client's model with LoRA attached, its saved adapter loaded when there is one."""
         start = time.perf_counter()
-        model, tokenizer = with_lora(self.ctx, self.spec)
+        model, tokenizer = self.ctx.with_lora(self.spec)
         self._timed("model", start)
         start = time.perf_counter()
         saved = self.adapter_path if self.resume_from is None else self._round_adapter(self.resume_from)

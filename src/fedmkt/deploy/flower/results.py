@@ -7,7 +7,7 @@ from fedmkt.report.comm import CommLedger, reference_sizes, render_comm_table
 from fedmkt.report.markdown import markdown_table
 from fedmkt.report.results import ResultRow, write_results
 from fedmkt.report.table import render_report
-from fedmkt.runners.context import RunContext
+from fedmkt.setup.context import RunContext
 
 
 def exclusions_table(events: list[dict]) -> str:

@@ -3,7 +3,7 @@
 Both apps read the same experiment config (the server sends its YAML in every message, so a
 node needs nothing but its node config) and build models, LoRA adapters, the data split,
 ``fedmkt.core.Server`` and ``fedmkt.core.Client`` with the in-process runner's own functions
-(``fedmkt.baselines.common``, ``fedmkt.runners.split``), so the same seed gives the same
+(``fedmkt.setup``, ``fedmkt.runners.split``), so the same seed gives the same
 weights, data and training order.
 
 Node config keys (``flower-supernode --node-config``):
@@ -25,13 +25,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from peft import PeftModel
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from fedmkt.assets.registry import fedmkt_home
-from fedmkt.baselines.common import attach_participant_lora, load_participant
 from fedmkt.config import ExperimentConfig, ParticipantConfig, parse_configs, preset_text
 from fedmkt.core.client import Client
 from fedmkt.core.peer import PeerInfo
@@ -40,9 +38,8 @@ from fedmkt.data.example import Example
 from fedmkt.data.partition import FederatedSplit
 from fedmkt.errors import FedMKTError
 from fedmkt.report.events import EventLog
-from fedmkt.runners.context import RunContext
-from fedmkt.runners.progress import ProgressBoard
 from fedmkt.runners.split import build_split, infer_scenario
+from fedmkt.setup.context import RunContext
 
 NodeConfig = Mapping[str, str | int | float | bool]
 
@@ -79,20 +76,14 @@ def run_context(config: ExperimentConfig, run_dir: Path, split: FederatedSplit |
     if config.runtime.threads:
         torch.set_num_threads(config.runtime.threads)
     return RunContext(config, split if split is not None else build_split(config), run_dir,
-                      EventLog(run_dir / "metrics.jsonl"), ProgressBoard(enabled=False),
+                      EventLog(run_dir / "metrics.jsonl"),
                       scenario=infer_scenario(config))
-
-
-def with_lora(ctx: RunContext, spec: ParticipantConfig) -> tuple[PeftModel, PreTrainedTokenizerBase]:
-    """The participant's model with a fresh LoRA adapter, and its tokenizer (as the runner builds them)."""
-    model, tokenizer = load_participant(ctx, spec)
-    return attach_participant_lora(model, spec), tokenizer
 
 
 def build_server(ctx: RunContext, alignment_cache: Path | None = None, frozen: bool = False) -> Server:
     """The server's LLM over the public set, with LoRA or ``frozen`` (LLM2SLM), as ``FederatedPhase`` builds it."""
     spec = ctx.config.server
-    model, tokenizer = load_participant(ctx, spec) if frozen else with_lora(ctx, spec)
+    model, tokenizer = ctx.load(spec) if frozen else ctx.with_lora(spec)
     return Server(spec.name, model, tokenizer, ctx.split.public, max_length=spec.train.max_length,
                   alignment_cache=alignment_cache, frozen=frozen)
 

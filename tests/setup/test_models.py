@@ -1,0 +1,31 @@
+"""A participant's model as every driver builds it: the same seed gives the same weights, LoRA per its entry."""
+
+from __future__ import annotations
+
+import torch
+
+from fedmkt.config import load_preset
+from fedmkt.models.lora import get_adapter_state
+from fedmkt.setup.models import load_model, with_lora
+
+SPEC = load_preset("tiny")[0].clients[0]  # tiny-gpt2-bpe, LoRA r=8
+
+
+def test_with_lora_attaches_the_entrys_adapter_on_the_seeded_base_model():
+    model, tokenizer = with_lora(SPEC, dtype="float32", device="cpu", seed=3)
+    again, _ = with_lora(SPEC, dtype="float32", device="cpu", seed=3)
+    state, other = get_adapter_state(model), get_adapter_state(again)
+    assert state and all(torch.equal(state[k], other[k]) for k in state)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    assert {p.shape[0] for n, p in model.named_parameters() if "lora_A" in n} == {SPEC.lora.r}
+    assert len(tokenizer) > 0
+
+
+def test_load_model_follows_the_seed_and_dtype():
+    a, _ = load_model(SPEC, dtype="float32", device="cpu", seed=0)
+    b, _ = load_model(SPEC, dtype="float32", device="cpu", seed=1)
+    c, _ = load_model(SPEC, dtype="bfloat16", device="cpu", seed=0)
+    first = next(a.parameters())
+    assert not torch.equal(first, next(b.parameters()))
+    assert first.dtype == torch.float32 and next(c.parameters()).dtype == torch.bfloat16
