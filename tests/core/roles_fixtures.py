@@ -15,6 +15,7 @@ from transformers import PreTrainedTokenizerFast
 from fedmkt.core.client import Client
 from fedmkt.core.participant import Participant
 from fedmkt.core.server import Server
+from fedmkt.core.settings import ExchangeSettings
 from fedmkt.data.example import Example
 from fedmkt.data.tasks import get_task
 from fedmkt.models.lora import attach_lora
@@ -27,6 +28,8 @@ N_PUBLIC = 16
 N_PRIVATE = 16
 MAX_LENGTH = 64
 TOP_K = 8
+KD_WEIGHT = 0.1
+SETTINGS = ExchangeSettings(top_k=TOP_K, kd_weight=KD_WEIGHT)
 
 
 def tiny_qa_split(n_clients: int = 2) -> tuple[list[Example], list[list[Example]]]:
@@ -56,19 +59,21 @@ def train_args(seed: int = 0, max_steps: int | None = None) -> TrainArgs:
 
 
 def build_federation(
-    cache: Path, *, frozen: bool = False, client_models: tuple[str, ...] = CLIENT_MODELS
+    cache: Path, *, frozen: bool = False, client_models: tuple[str, ...] = CLIENT_MODELS,
+    settings: ExchangeSettings = SETTINGS,
 ) -> tuple[Server, list[Client]]:
-    """A server and registered clients; vocabulary maps are cached under ``cache``."""
+    """A server and registered clients, all with ``settings``; vocabulary maps are cached under ``cache``."""
     public, private = tiny_qa_split(len(client_models))
     model, tokenizer = lora_model(SERVER_MODEL, seed=0)
     server = Server(
-        "server", model, tokenizer, public, max_length=MAX_LENGTH, frozen=frozen, alignment_cache=cache
+        "server", model, tokenizer, public, settings=settings, max_length=MAX_LENGTH, frozen=frozen,
+        alignment_cache=cache,
     )
     clients = []
     for i, name in enumerate(client_models):
         model, tokenizer = lora_model(name, seed=i + 1)
         client = Client(
-            f"client-{i + 1}", model, tokenizer, private[i], public, server.info,
+            f"client-{i + 1}", model, tokenizer, private[i], public, server.info, settings=settings,
             max_length=MAX_LENGTH, alignment_cache=cache,
         )
         server.register_client(client.info)

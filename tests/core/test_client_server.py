@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from roles_fixtures import N_PUBLIC, TOP_K, build_federation, lora_model, tiny_qa_split, train_args
+from roles_fixtures import N_PUBLIC, SETTINGS, build_federation, lora_model, tiny_qa_split, train_args
 
 from fedmkt.core.client import Client, PrivateClient
 from fedmkt.core.messages import MessageRejected, decode, encode
@@ -19,8 +19,6 @@ from fedmkt.errors import FedMKTError
 from fedmkt.models.lora import get_adapter_state
 from fedmkt.training.sft import sft_loss
 
-KD_WEIGHT = 0.1
-
 
 def _changed(before: dict, model) -> bool:
     after = get_adapter_state(model)
@@ -28,7 +26,7 @@ def _changed(before: dict, model) -> bool:
 
 
 def _uploads(clients, round_):
-    return {c.name: c.public_payload(round_, TOP_K)[0] for c in clients}
+    return {c.name: c.public_payload(round_)[0] for c in clients}
 
 
 def test_two_rounds_in_process(tmp_path):
@@ -45,24 +43,24 @@ def test_two_rounds_in_process(tmp_path):
         for client in clients:
             private = client.train_private(train_args(seed=round_))
             assert private.steps == 4 and math.isfinite(private.mean_loss)
-            uploads[client.name], sent = client.public_payload(round_, TOP_K)
+            uploads[client.name], sent = client.public_payload(round_)
             assert sent.nbytes == len(uploads[client.name]) and sent.n_samples == N_PUBLIC
-        intake = server.receive(uploads, round=round_, top_k=TOP_K)
+        intake = server.receive(uploads, round=round_)
         assert intake.accepted == [c.name for c in clients] and not intake.rejected and not intake.missing
         chosen = server.select_and_align()
         assert sum(chosen.counts.values()) == N_PUBLIC
         assert chosen.counts["none"] == 0 and chosen.aligned_samples == N_PUBLIC
         assert (chosen.cache_hits, chosen.cache_misses) == (N_PUBLIC, 0)
         assert chosen.matched_rows > chosen.rows // 2
-        trained = server.train_public(train_args(seed=round_), KD_WEIGHT)
+        trained = server.train_public(train_args(seed=round_))
         assert math.isfinite(trained.metrics["kd_loss"]) and trained.metrics["kd_loss"] > 0
         assert trained.metrics["kd_positions"] > 0.5
-        data, _ = server.public_payload(round_, TOP_K)
+        data, _ = server.public_payload(round_)
         for client in clients:
-            got = client.receive_llm(data, round=round_, top_k=TOP_K)
+            got = client.receive_llm(data, round=round_)
             assert sum(got.counts.values()) == N_PUBLIC == len(client.selection.uids)
             assert got.aligned_samples == got.counts["llm"] and got.cache_misses == 0
-            learned = client.train_public(train_args(seed=round_), KD_WEIGHT)
+            learned = client.train_public(train_args(seed=round_))
             assert math.isfinite(learned.metrics["kd_loss"])
         seconds[f"round {round_ + 1}"] = time.perf_counter() - t0
     server_aligners = [server.clients[c.name].aligner for c in clients]
@@ -109,24 +107,24 @@ def test_a_bad_message_excludes_its_client_and_the_round_completes(tmp_path, cor
     bad, good = clients
     uploads = _uploads(clients, 0)
     uploads[bad.name] = corrupt(uploads[bad.name], decode(uploads[bad.name]))
-    intake = server.receive(uploads, round=0, top_k=TOP_K)
+    intake = server.receive(uploads, round=0)
     assert intake.accepted == [good.name] and list(intake.rejected) == [bad.name]
     assert reason in intake.rejected[bad.name]
     chosen = server.select_and_align()
     assert chosen.counts == {"none": 0, good.name: N_PUBLIC}
     before = get_adapter_state(server.model)
-    trained = server.train_public(train_args(max_steps=1), KD_WEIGHT)
+    trained = server.train_public(train_args(max_steps=1))
     assert trained.steps == 1 and _changed(before, server.model)
 
 
 def test_unknown_and_missing_senders_are_reported(tmp_path):
     server, clients = build_federation(tmp_path)
-    uploads = {clients[0].name: clients[0].public_payload(0, TOP_K)[0], "mallory": b"\x00" * 16}
-    intake = server.receive(uploads, round=0, top_k=TOP_K)
+    uploads = {clients[0].name: clients[0].public_payload(0)[0], "mallory": b"\x00" * 16}
+    intake = server.receive(uploads, round=0)
     assert intake.accepted == [clients[0].name] and intake.missing == [clients[1].name]
     assert intake.rejected == {"mallory": "not a registered client"}
     assert intake.to_dict()["nbytes"]["mallory"] == 16
-    stale = server.receive({clients[0].name: uploads[clients[0].name]}, round=1, top_k=TOP_K)
+    stale = server.receive({clients[0].name: uploads[clients[0].name]}, round=1)
     assert "round 0, expected 1" in stale.rejected[clients[0].name]
     assert server.select_and_align().counts == {"none": N_PUBLIC}, "no client: SFT only"
     assert server.targets == {}
@@ -138,28 +136,30 @@ def test_misuse_is_a_clear_error(tmp_path):
         server.select_and_align()
     with pytest.raises(FedMKTError, match="already taken"):
         server.register_client(clients[0].info)
-    data, _ = server.public_payload(0, TOP_K)
+    data, _ = server.public_payload(0)
     with pytest.raises(FedMKTError, match="own NLL"):
-        clients[0].receive_llm(data, round=0, top_k=TOP_K)
-    clients[0].public_payload(0, TOP_K)
+        clients[0].receive_llm(data, round=0)
+    clients[0].public_payload(0)
     with pytest.raises(FedMKTError, match="own NLL\\) of round 1"):
-        clients[0].receive_llm(server.public_payload(1, TOP_K)[0], round=1, top_k=TOP_K)
+        clients[0].receive_llm(server.public_payload(1)[0], round=1)
     with pytest.raises(MessageRejected, match="truncated"):
-        clients[0].receive_llm(data[:100], round=0, top_k=TOP_K)
+        clients[0].receive_llm(data[:100], round=0)
     assert clients[0].targets == {} and clients[0].selection is None
 
 
 def test_lambda_zero_public_phase_equals_plain_sft(tmp_path):
     """Same client twice: SFT+KD with lambda 0 (and real KD targets) vs the plain SFT loss."""
-    server, (client, _) = build_federation(tmp_path, client_models=("tiny-gpt2-bpe", "tiny-gpt2-bpe"))
+    lambda_zero = replace(SETTINGS, kd_weight=0.0)
+    server, (client, _) = build_federation(tmp_path, client_models=("tiny-gpt2-bpe", "tiny-gpt2-bpe"),
+                                           settings=lambda_zero)
     public, private = tiny_qa_split()
     model, tokenizer = lora_model("tiny-gpt2-bpe", seed=1)  # the same weights as ``client``
-    twin = Client("twin", model, tokenizer, private[0], public, server.info, alignment_cache=tmp_path,
-                  max_length=client.participant.max_length)
-    client.public_payload(0, TOP_K)
-    client.receive_llm(server.public_payload(0, TOP_K)[0], round=0, top_k=TOP_K)
+    twin = Client("twin", model, tokenizer, private[0], public, server.info, settings=lambda_zero,
+                  alignment_cache=tmp_path, max_length=client.participant.max_length)
+    client.public_payload(0)
+    client.receive_llm(server.public_payload(0)[0], round=0)
     assert client.targets, "the LLM was selected for some samples"
-    client.train_public(train_args(), kd_weight=0.0)
+    client.train_public(train_args())
     train_phase(twin.name, twin.model, twin.pad_id, twin.participant.encoded_public, sft_loss, train_args(), "public")
     mine, theirs = get_adapter_state(client.model), get_adapter_state(twin.model)
     assert all(torch.equal(mine[k], theirs[k]) for k in mine)
@@ -172,15 +172,15 @@ def test_llm2slm_frozen_server_only_teaches(tmp_path):
     for round_ in range(2):
         for client in clients:
             client.train_private(train_args(max_steps=1))
-            client.public_payload(round_, TOP_K)  # its own NLL, for selection; not uploaded
-        report = server.train_public(train_args(), KD_WEIGHT)
+            client.public_payload(round_)  # its own NLL, for selection; not uploaded
+        report = server.train_public(train_args())
         assert report.steps == 0 and report.skipped
-        data, message_report = server.public_payload(round_, TOP_K)
+        data, message_report = server.public_payload(round_)
         assert message_report.reused == (round_ == 1)
         sent.append(decode(data))
         for client in clients:
-            client.receive_llm(data, round=round_, top_k=TOP_K)
-            client.train_public(train_args(max_steps=2), KD_WEIGHT)
+            client.receive_llm(data, round=round_)
+            client.train_public(train_args(max_steps=2))
     assert not _changed(before, server.model)
     assert [m.round for m in sent] == [0, 1]
     for a, b in zip(sent[0].samples, sent[1].samples, strict=True):
@@ -199,3 +199,19 @@ def test_plain_fedavg_client_trains_step_1_as_a_full_client_does(tmp_path):
     assert all(torch.equal(mine[k], other[k]) for k in mine)
     with pytest.raises(FedMKTError, match="client 'empty': private data is empty"):
         PrivateClient("empty", model, tokenizer, [])
+
+
+def test_the_roles_exchange_with_the_settings_they_were_built_with(tmp_path):
+    settings = replace(SETTINGS, top_k=3, public_batch_size=1)
+    server, (client, _) = build_federation(tmp_path, settings=settings)
+    data, _ = server.public_payload(0)
+    assert decode(data).top_k == 3
+    client.public_payload(0)
+    assert client.receive_llm(data, round=0).receiver == client.name, "same settings: accepted"
+    public, private = tiny_qa_split()
+    model, tokenizer = lora_model("tiny-gpt2-bpe", seed=1)
+    other = Client("other", model, tokenizer, private[0], public, server.info, settings=replace(settings, top_k=5),
+                   alignment_cache=tmp_path, max_length=client.participant.max_length)
+    other.public_payload(0)
+    with pytest.raises(MessageRejected, match="top_k"):
+        other.receive_llm(data, round=0)

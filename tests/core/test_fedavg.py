@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from roles_fixtures import build_federation, lora_model, tiny_qa_split, train_args
+from roles_fixtures import SETTINGS, build_federation, lora_model, tiny_qa_split, train_args
 
 from fedmkt.core.client import Client
 from fedmkt.core.fedavg import fedavg_clients, fedavg_states
@@ -57,7 +57,7 @@ def _gpt2_clients(cache, sizes, seeds) -> list[Client]:
     for i, (size, seed) in enumerate(zip(sizes, seeds, strict=True)):
         model, tokenizer = lora_model("tiny-gpt2-bpe", seed=seed)
         clients.append(Client(f"c{i}", model, tokenizer, private[i][:size], public, server.info,
-                              alignment_cache=cache))
+                              settings=SETTINGS, alignment_cache=cache))
     return clients
 
 

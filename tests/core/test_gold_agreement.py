@@ -36,7 +36,7 @@ def test_a_real_messages_report_matches_the_models_own_predictions(tmp_path):
 
     _, clients = build_federation(tmp_path)
     participant = clients[0].participant
-    _, report = clients[0].public_payload(1, TOP_K)
+    _, report = clients[0].public_payload(1)
     hits, mass, n = 0, 0.0, 0
     model = participant.model.eval()
     with torch.no_grad():

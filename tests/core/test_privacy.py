@@ -23,6 +23,7 @@ from roles_fixtures import MAX_LENGTH, N_PUBLIC, TOP_K, lora_model, tiny_qa_spli
 from fedmkt.core.client import Client
 from fedmkt.core.messages import HEADER_KEY, SCHEMA_VERSION, decode, encode, wire_id_dtype
 from fedmkt.core.server import Server
+from fedmkt.core.settings import ExchangeSettings
 from fedmkt.data.example import Example
 from fedmkt.models.lora import get_adapter_state
 
@@ -98,12 +99,14 @@ def test_canaries_in_private_data_never_leave_a_client(tmp_path):
     public, privates = tiny_qa_split(len(CLIENT_MODELS))
     canaries = make_canaries(seed=20240611, n=len(CLIENT_MODELS))
     model, tokenizer = lora_model(SERVER_MODEL, seed=0)
-    server = Server("server", model, tokenizer, public, max_length=MAX_LENGTH, alignment_cache=tmp_path)
+    settings = ExchangeSettings(top_k=TOP_K, kd_weight=0.5)
+    server = Server("server", model, tokenizer, public, settings=settings, max_length=MAX_LENGTH,
+                    alignment_cache=tmp_path)
     clients, registrations = [], {}
     for i, (name, private) in enumerate(zip(CLIENT_MODELS, privates, strict=True)):
         model, tokenizer = lora_model(name, seed=i + 1)
         client = Client(f"client-{i + 1}", model, tokenizer, plant(private, canaries[i]), public, server.info,
-                        max_length=MAX_LENGTH, alignment_cache=tmp_path)
+                        settings=settings, max_length=MAX_LENGTH, alignment_cache=tmp_path)
         trained_on = np.concatenate([np.asarray(ex.input_ids, wire_id_dtype(client.participant.vocab_size))
                                      for ex in client.encoded_private]).tobytes()
         for canary in canaries[i]:  # control: the scan finds the canaries in what the client trains on
@@ -122,15 +125,15 @@ def test_canaries_in_private_data_never_leave_a_client(tmp_path):
             assert trained.steps > 0 and any(not torch.equal(before[k], v)
                                              for k, v in get_adapter_state(client.model).items()), \
                 "the client really trained on its canaries"
-            uploads[client.name], _ = client.public_payload(round_, TOP_K)
+            uploads[client.name], _ = client.public_payload(round_)
             sent[client.name].append(uploads[client.name])
-        assert server.receive(uploads, round=round_, top_k=TOP_K).accepted == [c.name for c in clients]
+        assert server.receive(uploads, round=round_).accepted == [c.name for c in clients]
         server.select_and_align()
-        server.train_public(train_args(seed=round_), kd_weight=0.5)
-        data, _ = server.public_payload(round_, TOP_K)
+        server.train_public(train_args(seed=round_))
+        data, _ = server.public_payload(round_)
         for client in clients:
-            client.receive_llm(data, round=round_, top_k=TOP_K)
-            client.train_public(train_args(seed=round_), kd_weight=0.5)
+            client.receive_llm(data, round=round_)
+            client.train_public(train_args(seed=round_))
 
     all_canaries = [c for pair in canaries for c in pair]
     public_uids = [ex.uid for ex in public]

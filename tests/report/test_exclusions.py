@@ -83,8 +83,8 @@ def broken_client(monkeypatch):
     """``client-2`` uploads a NaN probability in round 1 and a scrambled header in round 2."""
     honest = Client.public_payload
 
-    def public_payload(self, round, top_k, batch_size=16):
-        data, report = honest(self, round, top_k, batch_size)
+    def public_payload(self, round):
+        data, report = honest(self, round)
         if self.name == BAD:
             data = CORRUPTIONS[round][0](data)
         return data, report
@@ -131,8 +131,8 @@ def test_clients_that_reject_the_servers_message_go_on_without_it(tmp_path, monk
 
     honest = Server.public_payload
 
-    def public_payload(self, round, top_k, batch_size=16):
-        data, report = honest(self, round, top_k, batch_size)
+    def public_payload(self, round):
+        data, report = honest(self, round)
         return (_flip_header(data) if round == 1 else data), report
 
     monkeypatch.setattr(Server, "public_payload", public_payload)

@@ -12,7 +12,8 @@ Paper section 3.2, the client's steps of one round:
    the LLM on the chosen samples, SFT alone elsewhere (see ``fedmkt.core.kd_training``).
 
 The server is known by its :class:`~fedmkt.core.peer.PeerInfo` (tokenizer, logit width,
-max_length); the aligner from its vocabulary into the client's is built once, at construction.
+max_length); the aligner from its vocabulary into the client's is built once, at construction, and
+the run's :class:`~fedmkt.core.settings.ExchangeSettings` are bound then too.
 Plain FedAvg's client has only the private half (:class:`PrivateClient`).
 """
 
@@ -26,11 +27,11 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from fedmkt.core.kd_training import KDTargets, make_kd_loss
-from fedmkt.core.messages import DistributionMessage
 from fedmkt.core.participant import Participant
 from fedmkt.core.peer import PeerInfo
 from fedmkt.core.reports import AlignReport, MessageReport, PhaseReport
 from fedmkt.core.selection import ClientSelection, select_client_teacher
+from fedmkt.core.settings import ExchangeSettings
 from fedmkt.core.train_phase import Log, train_phase
 from fedmkt.data.example import Example
 from fedmkt.errors import FedMKTError
@@ -87,16 +88,18 @@ class Client(PrivateClient):
         private: its private training examples (never leave the client).
         public: the shared public set (same uids and order everywhere).
         server: the server's shared metadata.
+        settings: the run's exchange settings.
         max_length: encoding length for the private and public sets.
         alignment_cache: folder of the on-disk vocabulary-map cache (default under ``$FEDMKT_HOME``).
     """
 
     def __init__(
         self, name: str, model: nn.Module, tokenizer: PreTrainedTokenizerBase, private: Sequence[Example],
-        public: Sequence[Example], server: PeerInfo, *, max_length: int = 512,
+        public: Sequence[Example], server: PeerInfo, *, settings: ExchangeSettings, max_length: int = 512,
         alignment_cache: Path | None = None,
     ) -> None:
         super().__init__(name, model, tokenizer, private, max_length=max_length)
+        self.settings = settings
         self.participant = Participant(name, model, tokenizer, public, max_length)
         self.server = self.participant.peer(server, alignment_cache)
         self.own_nll: dict[str, float] = {}
@@ -109,17 +112,10 @@ class Client(PrivateClient):
         """What the server needs to know about this client (for ``Server.register_client``)."""
         return self.participant.info
 
-    def public_message(self, round: int, top_k: int, batch_size: int = 16) -> DistributionMessage:
-        """Step 2 without encoding: the message, remembering its answer NLLs as the client's own."""
-        message = self.participant.public_distributions(round, top_k, batch_size)
-        self.own_nll, self.own_round = message.nll_by_uid(), round
-        return message
-
-    def public_payload(
-        self, round: int, top_k: int, batch_size: int = 16
-    ) -> tuple[bytes, MessageReport]:
-        """Step 2: the encoded message to upload, and its report."""
-        message, data, report = self.participant.public_payload(round, top_k, batch_size)
+    def public_payload(self, round: int) -> tuple[bytes, MessageReport]:
+        """Step 2: the encoded message to upload, and its report (its NLLs kept as the client's own)."""
+        s = self.settings
+        message, data, report = self.participant.public_payload(round, s.top_k, s.public_batch_size)
         self.own_nll, self.own_round = message.nll_by_uid(), round
         return data, report
 
@@ -131,16 +127,13 @@ class Client(PrivateClient):
         """
         self.own_nll, self.own_round = {uid: float(value) for uid, value in nll.items()}, round
 
-    def receive_llm(
-        self, data: bytes, *, round: int, top_k: int, unmatched_weight: float = 1.0
-    ) -> AlignReport:
+    def receive_llm(self, data: bytes, *, round: int) -> AlignReport:
         """Step 7: validate the LLM's message, select samples (DualMinCE) and align their rows.
 
-        The client's own NLLs are those of its :meth:`public_payload` (or :meth:`public_message`)
-        of the same round, i.e. after its private training (step 2). Raises ``MessageRejected``
-        (a ``FedMKTError``) if the bytes are not a valid message from the server for this round;
-        the previous round's targets are dropped either way.
-        ``unmatched_weight``: KD weight of alignment fallback rows (``targets_from_aligned``).
+        The client's own NLLs are those of its :meth:`public_payload` of the same round, i.e. after
+        its private training (step 2). Raises ``MessageRejected`` (a ``FedMKTError``) if the bytes
+        are not a valid message from the server for this round; the previous round's targets are
+        dropped either way.
         """
         self.targets, self.selection = {}, None
         if self.own_round != round:
@@ -149,13 +142,13 @@ class Client(PrivateClient):
                 f"before receiving the LLM's"
             )
         start = time.perf_counter()
-        message = self.server.receive(data, round=round, top_k=top_k)
+        message = self.server.receive(data, round=round, top_k=self.settings.top_k)
         decoded = time.perf_counter()
         uids = self.participant.view.uids
         selection = select_client_teacher(message.nll_by_uid(), self.own_nll, uids)
         selected = time.perf_counter()
         hits, misses = self.server.aligner.hits, self.server.aligner.misses
-        targets, matched = self.server.align(message, selection.uids_to_distill(), unmatched_weight)
+        targets, matched = self.server.align(message, selection.uids_to_distill(), self.settings.unmatched_weight)
         aligned = time.perf_counter()
         self.targets, self.selection = targets, selection
         return AlignReport(
@@ -167,15 +160,14 @@ class Client(PrivateClient):
         )
 
     def train_public(
-        self, args: TrainArgs, kd_weight: float, temperature: float = 1.0,
-        progress: ProgressCallback | None = None, log: Log | None = None,
+        self, args: TrainArgs, progress: ProgressCallback | None = None, log: Log | None = None
     ) -> PhaseReport:
         """Step 8: SFT + KD toward the LLM on the selected public samples, SFT alone elsewhere.
 
         Without a received message (none yet, or the last one rejected) this is plain SFT on the
         public set.
         """
-        loss_fn = make_kd_loss(self.targets, kd_weight, temperature)
+        loss_fn = make_kd_loss(self.targets, self.settings.kd_weight, self.settings.temperature)
         return train_phase(self.name, self.model, self.pad_id, self.participant.encoded_public, loss_fn, args,
                            "public", progress, log)
 

@@ -15,7 +15,9 @@ distributions are computed once and re-sent (relabelled) every round. A runner f
 baseline simply skips the upload, :meth:`receive` and :meth:`select_and_align`.
 
 Clients are registered once with their :class:`~fedmkt.core.peer.PeerInfo`: that builds
-their view of the public set and the aligner from their vocabulary into the LLM's.
+their view of the public set and the aligner from their vocabulary into the LLM's. The run's
+:class:`~fedmkt.core.settings.ExchangeSettings` (top-k, lambda, ...) are bound at construction;
+a round's calls name only the round.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from fedmkt.core.participant import Participant
 from fedmkt.core.peer import Peer, PeerInfo
 from fedmkt.core.reports import AlignReport, MessageReport, PhaseReport, ReceiveReport
 from fedmkt.core.selection import ServerSelection, select_server_teachers
+from fedmkt.core.settings import ExchangeSettings
 from fedmkt.core.train_phase import Log, train_phase
 from fedmkt.data.example import Example
 from fedmkt.errors import FedMKTError
@@ -47,6 +50,7 @@ class Server:
         model: the LLM with a LoRA adapter attached (only the adapter trains).
         tokenizer: the LLM's tokenizer.
         public: the shared public set (same uids and order everywhere).
+        settings: the run's exchange settings.
         max_length: encoding length for the public set.
         frozen: LLM2SLM baseline: never train; send the same distributions every round.
         alignment_cache: folder of the on-disk vocabulary-map cache (default under ``$FEDMKT_HOME``).
@@ -54,9 +58,11 @@ class Server:
 
     def __init__(
         self, name: str, model: nn.Module, tokenizer: PreTrainedTokenizerBase, public: Sequence[Example],
-        *, max_length: int = 512, frozen: bool = False, alignment_cache: Path | None = None,
+        *, settings: ExchangeSettings, max_length: int = 512, frozen: bool = False,
+        alignment_cache: Path | None = None,
     ) -> None:
         self.participant = Participant(name, model, tokenizer, public, max_length)
+        self.settings = settings
         self.frozen = frozen
         self.alignment_cache = alignment_cache
         self.clients: dict[str, Peer] = {}
@@ -87,7 +93,7 @@ class Server:
         self.clients[info.name] = peer
         return peer
 
-    def receive(self, messages: Mapping[str, bytes], *, round: int, top_k: int) -> ReceiveReport:
+    def receive(self, messages: Mapping[str, bytes], *, round: int) -> ReceiveReport:
         """Step 3 intake: decode and validate every client's bytes; keep the good ones.
 
         A message that fails (bad bytes, wrong version, NaN or out-of-range values, wrong round,
@@ -102,7 +108,7 @@ class Server:
                 rejected[name] = "not a registered client"
                 continue
             try:
-                self.messages[name] = peer.receive(data, round=round, top_k=top_k)
+                self.messages[name] = peer.receive(data, round=round, top_k=self.settings.top_k)
             except FedMKTError as error:  # MessageRejected, or any other check of untrusted input
                 rejected[name] = getattr(error, "reason", str(error))
         seconds = time.perf_counter() - start
@@ -113,11 +119,10 @@ class Server:
             nbytes={name: _size(data) for name, data in messages.items()}, decode_seconds=seconds,
         )
 
-    def select_and_align(self, unmatched_weight: float = 1.0) -> AlignReport:
+    def select_and_align(self) -> AlignReport:
         """Step 3: DualMinCE teacher per public sample among accepted clients; align its rows.
 
         Ties go to the client registered first; samples with no accepted client get SFT only.
-        ``unmatched_weight``: KD weight of alignment fallback rows (``targets_from_aligned``).
         """
         if self.round is None:
             raise FedMKTError(f"server {self.name!r}: receive the clients' messages before selecting")
@@ -131,7 +136,7 @@ class Server:
             aligner = self.clients[name].aligner
             before = aligner.hits, aligner.misses
             client_targets, client_matched = self.clients[name].align(
-                message, selection.uids_for(name), unmatched_weight
+                message, selection.uids_for(name), self.settings.unmatched_weight
             )
             targets |= client_targets
             matched += client_matched
@@ -145,8 +150,7 @@ class Server:
         )
 
     def train_public(
-        self, args: TrainArgs, kd_weight: float, temperature: float = 1.0,
-        progress: ProgressCallback | None = None, log: Log | None = None,
+        self, args: TrainArgs, progress: ProgressCallback | None = None, log: Log | None = None
     ) -> PhaseReport:
         """Step 4: SFT + KD toward each sample's selected client (SFT alone where none)."""
         if self.frozen:
@@ -154,21 +158,18 @@ class Server:
                 participant=self.name, phase="public", examples=len(self.participant.view), steps=0,
                 tokens=0, seconds=0.0, mean_loss=float("nan"), skipped="frozen LLM (LLM2SLM)",
             )
-        loss_fn = make_kd_loss(self.targets, kd_weight, temperature)
+        loss_fn = make_kd_loss(self.targets, self.settings.kd_weight, self.settings.temperature)
         p = self.participant
         return train_phase(self.name, self.model, p.pad_id, p.encoded_public, loss_fn, args, "public", progress, log)
 
-    def public_message(self, round: int, top_k: int, batch_size: int = 16) -> DistributionMessage:
-        """Step 5 without encoding: the LLM's distributions and NLLs on the public set."""
-        return self.participant.public_distributions(round, top_k, batch_size)
-
-    def public_payload(self, round: int, top_k: int, batch_size: int = 16) -> tuple[bytes, MessageReport]:
+    def public_payload(self, round: int) -> tuple[bytes, MessageReport]:
         """Steps 5-6: the encoded message for every client, and its report.
 
         A frozen server computes it once and re-sends it with the new round number.
         """
-        reuse = self._sent if self.frozen and self._sent is not None and self._sent.top_k == top_k else None
-        message, data, report = self.participant.public_payload(round, top_k, batch_size, reuse=reuse)
+        s = self.settings
+        reuse = self._sent if self.frozen and self._sent is not None and self._sent.top_k == s.top_k else None
+        message, data, report = self.participant.public_payload(round, s.top_k, s.public_batch_size, reuse=reuse)
         self._sent = message
         return data, report
 

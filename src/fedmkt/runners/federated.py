@@ -36,6 +36,7 @@ from fedmkt.runners.variants import (
 )
 from fedmkt.setup.callbacks import TrainingBar
 from fedmkt.setup.context import RunContext
+from fedmkt.setup.roles import build_client, build_server, private_client
 from fedmkt.setup.training import round_args
 
 _TIMING_BUCKETS = {
@@ -114,18 +115,16 @@ class FederatedPhase:
         server = None
         if v.exchange:
             model, tokenizer = self.ctx.load(cfg.server) if v.frozen_server else self.ctx.with_lora(cfg.server)
-            server = Server(cfg.server.name, model, tokenizer, public, max_length=cfg.server.train.max_length,
-                            frozen=v.frozen_server)
+            server = build_server(cfg.server, model, tokenizer, public, cfg.fedmkt, frozen=v.frozen_server)
             if log_sizes:
                 self._log_sizes(cfg.server, model)
         clients: list[Client | PrivateClient] = []
         for spec, private in zip(cfg.clients, self.ctx.split.private, strict=True):
             model, tokenizer = self.ctx.with_lora(spec)
             if server is None:
-                clients.append(PrivateClient(spec.name, model, tokenizer, private, max_length=spec.train.max_length))
+                clients.append(private_client(spec, model, tokenizer, private))
             else:
-                client = Client(spec.name, model, tokenizer, private, public, server.info,
-                                max_length=spec.train.max_length)
+                client = build_client(spec, model, tokenizer, private, public, server.info, cfg.fedmkt)
                 server.register_client(client.info)
                 clients.append(client)
             if log_sizes:
@@ -207,8 +206,7 @@ class FederatedPhase:
 
     def _upload(self, round_: int, client: Client, *, sent: bool) -> Changed:  # step 2
         """The client's public distributions; ``sent`` False (LLM2SLM): kept for its own NLLs, not sent."""
-        fm = self.cfg.fedmkt
-        data, report = client.public_payload(round_, fm.top_k, fm.public_batch_size)
+        data, report = client.public_payload(round_)
         self.state.uploads[client.name] = data
         self.state.own_nll[client.name] = dict(client.own_nll)
         self.log("client_message", report, round=round_)
@@ -218,41 +216,38 @@ class FederatedPhase:
         return {f"upload/{client.name}": data}
 
     def _select(self, round_: int, server: Server, *, log: bool) -> Changed:  # step 3 (log=False: a replay)
-        fm = self.cfg.fedmkt
-        received = server.receive(self.state.uploads, round=round_, top_k=fm.top_k)
-        aligned = server.select_and_align(fm.unmatched_weight)
+        received = server.receive(self.state.uploads, round=round_)
+        aligned = server.select_and_align()
         if log:
             self.log("server_receive", received)
             self.log("server_align", aligned)
         return {}
 
     def _server_train(self, round_: int, server: Server) -> Changed:  # step 4
-        fm = self.cfg.fedmkt
-        report = server.train_public(round_args(self.cfg.server, self.cfg.seed, round_), fm.kd_weight,
-                                     fm.temperature, progress=self.bar(f"r{round_} server KD"))
+        report = server.train_public(round_args(self.cfg.server, self.cfg.seed, round_),
+                                     progress=self.bar(f"r{round_} server KD"))
         self.log("server_train", report, round=round_)
         return {f"adapter/{server.name}": server.model}
 
     def _server_message(self, round_: int, server: Server) -> Changed:  # step 5
-        fm = self.cfg.fedmkt
-        data, report = server.public_payload(round_, fm.top_k, fm.public_batch_size)
+        data, report = server.public_payload(round_)
         self.state.server_payload = data
         self.log("server_message", report, round=round_)
         return {"server_payload": data}
 
     def _client_kd(self, round_: int, client: Client) -> Changed:  # steps 6-8
-        fm, data = self.cfg.fedmkt, self.state.server_payload
+        data = self.state.server_payload
         assert data is not None  # the server_message step ran before
         self.ledger.record(method=self.variant.phase, round=round_, sender="server",
                            receiver=client.name, kind="topk", nbytes=len(data))
         try:
-            aligned = client.receive_llm(data, round=round_, top_k=fm.top_k, unmatched_weight=fm.unmatched_weight)
+            aligned = client.receive_llm(data, round=round_)
         except MessageRejected as rejected:  # as the server goes on without a bad upload, so does a client
             self.log("client_receive", ReceiveReport.refusal(client.name, round_, "server", rejected.reason, len(data)))
             return {}  # no KD this round: the client keeps its privately trained adapter
         self.log("client_align", aligned)
-        report = client.train_public(round_args(self._spec(client.name), self.cfg.seed, round_), fm.kd_weight,
-                                     fm.temperature, progress=self.bar(f"r{round_} KD {client.name}"))
+        report = client.train_public(round_args(self._spec(client.name), self.cfg.seed, round_),
+                                     progress=self.bar(f"r{round_} KD {client.name}"))
         self.log("client_train", report, round=round_)
         return {f"adapter/{client.name}": client.model}
 

@@ -28,7 +28,6 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, 
 from flwr.clientapp import ClientApp
 
 from fedmkt.config import ExperimentConfig, parse_config
-from fedmkt.core.client import PrivateClient
 from fedmkt.core.messages import MessageRejected
 from fedmkt.core.participant import logit_width
 from fedmkt.core.reports import ReceiveReport
@@ -48,6 +47,7 @@ from fedmkt.models.lora import adapter_config_json, get_adapter_state
 from fedmkt.report.comm import parameter_bytes
 from fedmkt.runners.variants import trains_private
 from fedmkt.safe_yaml import load_yaml
+from fedmkt.setup.roles import private_client
 from fedmkt.setup.training import round_args
 
 app = ClientApp()
@@ -101,7 +101,7 @@ def upload(message: Message, context: Context) -> Message:
     reports = {}
     if trains_private(fm, round_):
         reports["train_private"] = client.train_private(round_args(session.spec, config.seed, round_)).to_dict()
-    data, report = client.public_payload(round_, fm.top_k, fm.public_batch_size)
+    data, report = client.public_payload(round_)
     reports["client_message"] = report.to_dict()
     session.save_adapter()
     session.save_own(round_, client.own_nll)
@@ -116,18 +116,18 @@ def distill(message: Message, context: Context) -> Message:
     """Steps 7-8: the LLM's message, DualMinCE choice and alignment, then SFT+KD on the public set."""
     session, job = session_of(message, context)
     config = session.config
-    round_, fm = record_int(job, "round"), config.fedmkt
+    round_ = record_int(job, "round")
     client = session.client(config.server.model, record_int(job, "server-vocab"))
     session.restore_own(client, round_)
     data = records_to_payload(message.content.array_records.get("topk"), message.content.config_records.get("header"))
     try:
-        aligned = client.receive_llm(data, round=round_, top_k=fm.top_k, unmatched_weight=fm.unmatched_weight)
+        aligned = client.receive_llm(data, round=round_)
     except MessageRejected as rejected:  # as in-process: no KD this round, the privately trained adapter stays
         refused = ReceiveReport.refusal(client.name, round_, "server", rejected.reason, len(data))
         records: dict[str, ArrayRecord | ConfigRecord] = {
             "reports": json_record(client_receive=refused.to_dict())}
     else:
-        trained = client.train_public(round_args(session.spec, config.seed, round_), fm.kd_weight, fm.temperature)
+        trained = client.train_public(round_args(session.spec, config.seed, round_))
         session.save_adapter()
         records = {"reports": json_record(client_align=aligned.to_dict(), client_train=trained.to_dict())}
     if record_bool(job, "fedavg", False):
@@ -155,7 +155,7 @@ def private(message: Message, context: Context) -> Message:
     reports = {}
     if trains_private(config.fedmkt, round_):
         model, tokenizer = session.model_and_tokenizer
-        client = PrivateClient(spec.name, model, tokenizer, session.private, max_length=spec.train.max_length)
+        client = private_client(spec, model, tokenizer, session.private)
         reports["train_private"] = client.train_private(round_args(spec, config.seed, round_)).to_dict()
         session.save_adapter()
     return _reply(message, session, **_adapter_records(session), reports=json_record(**reports))

@@ -223,7 +223,7 @@ class FlowerFederation:
 
     def _round(self, round_: int, score_method: str | None, first_job: dict) -> dict[str, Message]:
         """One round; the last reply of each client that finished it (with its scores when asked)."""
-        fm, server = self.config.fedmkt, self.llm
+        server = self.llm
         replies = self._ask_online("train.upload", "upload", round_,
                                    self._job(round_, **{"send-topk": not server.frozen}, **first_job))
         self.runlog.replies(replies, round_, ("train_private", "client_message"))
@@ -232,7 +232,7 @@ class FlowerFederation:
             self._require(accepted, round_, "upload")
         else:
             accepted = self._receive_and_train(round_, replies)
-        data, report = server.public_payload(round_, fm.top_k, fm.public_batch_size)
+        data, report = server.public_payload(round_)
         arrays, header = payload_to_records(data)
         self.runlog.write("server_message", report, flower_array_bytes=record_nbytes(arrays))
         fedavg = self.variant.fedavg
@@ -249,21 +249,20 @@ class FlowerFederation:
 
     def _receive_and_train(self, round_: int, replies: dict[str, Message]) -> list[str]:
         """Steps 3-4: the uploads checked and aligned, the LLM's SFT+KD; the clients whose upload was accepted."""
-        cfg, fm, server = self.config, self.config.fedmkt, self.llm
+        cfg, server = self.config, self.llm
         uploads = parse_replies(replies, lambda _, c: records_to_payload(c.array_records.get("topk"),
                                                                          c.config_records.get("header")),
                                 self.runlog.excluder("upload", round_), "train.upload")
         for name, data in uploads.items():
             self.ledger.record(method=self.variant.phase, round=round_, sender=name, receiver="server", kind="topk",
                                nbytes=len(data))
-        received = server.receive(uploads, round=round_, top_k=fm.top_k)
+        received = server.receive(uploads, round=round_)
         for name, reason in received.rejected.items():
             self.runlog.excluder("upload", round_)(name, f"train.upload: message rejected: {reason}")
         self.runlog.write("server_receive", received)
         self._require(received.accepted, round_, "upload")
-        self.runlog.write("server_align", server.select_and_align(fm.unmatched_weight))
-        self.runlog.write("server_train", server.train_public(round_args(cfg.server, cfg.seed, round_), fm.kd_weight,
-                                                     fm.temperature), round=round_)
+        self.runlog.write("server_align", server.select_and_align())
+        self.runlog.write("server_train", server.train_public(round_args(cfg.server, cfg.seed, round_)), round=round_)
         return list(received.accepted)
 
     def _fedavg_round(self, round_: int, score_method: str | None, first_job: dict) -> dict[str, Message]:

@@ -42,7 +42,6 @@ from fedmkt.config import ExperimentConfig
 from fedmkt.core.client import Client
 from fedmkt.core.peer import PeerInfo
 from fedmkt.deploy.flower.task import (
-    build_client,
     client_spec,
     node_cache,
     private_examples,
@@ -54,6 +53,7 @@ from fedmkt.io import atomic_write_bytes, atomic_write_text
 from fedmkt.models.loading import load_tokenizer
 from fedmkt.models.lora import get_adapter_state, set_adapter_state
 from fedmkt.setup.context import RunContext
+from fedmkt.setup.roles import build_client
 
 
 class NodeSession:
@@ -114,8 +114,8 @@ class NodeSession:
         start = time.perf_counter()
         server = PeerInfo(self.config.server.name, load_tokenizer(server_model), server_vocab,
                           self.config.server.train.max_length)
-        client = build_client(self.ctx, self.spec, self.private, model, tokenizer, server,
-                              alignment_cache=self.cache / "alignment")
+        client = build_client(self.spec, model, tokenizer, self.private, self.ctx.split.public, server,
+                              self.config.fedmkt, alignment_cache=self.cache / "alignment")
         self._timed("client_build", start)
         return client
 

@@ -25,20 +25,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from torch import nn
-from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from fedmkt.assets.registry import fedmkt_home
 from fedmkt.config import ExperimentConfig, ParticipantConfig, parse_configs, preset_text
-from fedmkt.core.client import Client
-from fedmkt.core.peer import PeerInfo
 from fedmkt.core.server import Server
 from fedmkt.data.example import Example
 from fedmkt.data.partition import FederatedSplit
 from fedmkt.errors import FedMKTError
 from fedmkt.report.events import EventLog
 from fedmkt.runners.split import build_split, infer_scenario
+from fedmkt.setup import roles
 from fedmkt.setup.context import RunContext
 
 NodeConfig = Mapping[str, str | int | float | bool]
@@ -84,8 +81,8 @@ def build_server(ctx: RunContext, alignment_cache: Path | None = None, frozen: b
     """The server's LLM over the public set, with LoRA or ``frozen`` (LLM2SLM), as ``FederatedPhase`` builds it."""
     spec = ctx.config.server
     model, tokenizer = ctx.load(spec) if frozen else ctx.with_lora(spec)
-    return Server(spec.name, model, tokenizer, ctx.split.public, max_length=spec.train.max_length,
-                  alignment_cache=alignment_cache, frozen=frozen)
+    return roles.build_server(spec, model, tokenizer, ctx.split.public, ctx.config.fedmkt, frozen=frozen,
+                              alignment_cache=alignment_cache)
 
 
 def client_spec(config: ExperimentConfig, node_config: NodeConfig) -> tuple[int, ParticipantConfig]:
@@ -139,10 +136,3 @@ def node_cache(node_config: NodeConfig) -> Path:
     """The node's cache folder (``cache`` key, default ``$FEDMKT_HOME/flower/<client>``)."""
     default = fedmkt_home() / "flower" / str(node_config.get("client", "client"))
     return Path(str(node_config.get("cache", default))).expanduser()
-
-
-def build_client(ctx: RunContext, spec: ParticipantConfig, private: list[Example], model: nn.Module,
-                 tokenizer: PreTrainedTokenizerBase, server: PeerInfo, alignment_cache: Path) -> Client:
-    """The core ``Client`` over ``model`` (LoRA attached) with the server known by ``server``."""
-    return Client(spec.name, model, tokenizer, private, ctx.split.public, server,
-                  max_length=spec.train.max_length, alignment_cache=alignment_cache)

@@ -1,0 +1,47 @@
+"""What a run fixes for every round of the exchange: bound when the server and clients are built.
+
+Paper section 3.2: the size of the messages (top-k), the public pass's batch size, how alignment
+fallback rows count, and the public-phase loss (lambda, temperature) do not change from round to
+round, so each role takes them once, at construction, and a round's calls name only the round.
+The experiment file's ``fedmkt`` section is turned into these by ``fedmkt.setup.roles``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fedmkt.errors import FedMKTError
+
+
+@dataclass(frozen=True)
+class ExchangeSettings:
+    """The per-run settings of the logits exchange.
+
+    Attributes:
+        top_k: distribution entries per answer position, in every message sent and expected.
+        public_batch_size: batch size of the public pass (steps 2 and 5; no effect on the numbers).
+        unmatched_weight: KD weight of alignment fallback rows (``targets_from_aligned``), in ``[0, 1]``.
+        kd_weight: lambda of ``(1 - lambda) * SFT + lambda * KD``, in ``[0, 1]``; the reference uses 0.1.
+        temperature: KD softmax temperature, ``> 0``.
+    """
+
+    top_k: int
+    public_batch_size: int = 16
+    unmatched_weight: float = 1.0
+    kd_weight: float = 0.1
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be {expected}, got {value!r}"
+            for name, value, ok, expected in (
+                ("top_k", self.top_k, self.top_k >= 1, ">= 1"),
+                ("public_batch_size", self.public_batch_size, self.public_batch_size >= 1, ">= 1"),
+                ("unmatched_weight", self.unmatched_weight, 0.0 <= self.unmatched_weight <= 1.0, "in [0, 1]"),
+                ("kd_weight", self.kd_weight, 0.0 <= self.kd_weight <= 1.0, "in [0, 1]"),
+                ("temperature", self.temperature, self.temperature > 0, "> 0"),
+            )
+            if not ok
+        ]
+        if problems:
+            raise FedMKTError(f"exchange settings: {'; '.join(problems)}")

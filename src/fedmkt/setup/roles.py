@@ -1,0 +1,53 @@
+"""The core's roles built from the experiment's entries, as the runner and the Flower apps build them.
+
+The same server, client and plain-FedAvg client on both transports: names, encoding lengths and
+the run's :class:`~fedmkt.core.settings.ExchangeSettings` come from the config here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from fedmkt.config import FedMKTConfig, ParticipantConfig
+from fedmkt.core.client import Client, PrivateClient
+from fedmkt.core.peer import PeerInfo
+from fedmkt.core.server import Server
+from fedmkt.core.settings import ExchangeSettings
+from fedmkt.data.example import Example
+
+
+def exchange_settings(fedmkt: FedMKTConfig) -> ExchangeSettings:
+    """The experiment's ``fedmkt`` section as the settings the roles bind."""
+    return ExchangeSettings(
+        top_k=fedmkt.top_k, public_batch_size=fedmkt.public_batch_size, unmatched_weight=fedmkt.unmatched_weight,
+        kd_weight=fedmkt.kd_weight, temperature=fedmkt.temperature,
+    )
+
+
+def build_server(
+    spec: ParticipantConfig, model: nn.Module, tokenizer: PreTrainedTokenizerBase, public: Sequence[Example],
+    fedmkt: FedMKTConfig, *, frozen: bool = False, alignment_cache: Path | None = None,
+) -> Server:
+    """The server's LLM over the public set (``frozen``: LLM2SLM's teacher that never trains)."""
+    return Server(spec.name, model, tokenizer, public, settings=exchange_settings(fedmkt),
+                  max_length=spec.train.max_length, frozen=frozen, alignment_cache=alignment_cache)
+
+
+def build_client(
+    spec: ParticipantConfig, model: nn.Module, tokenizer: PreTrainedTokenizerBase, private: Sequence[Example],
+    public: Sequence[Example], server: PeerInfo, fedmkt: FedMKTConfig, *, alignment_cache: Path | None = None,
+) -> Client:
+    """A client of the logits exchange, the server known by ``server``."""
+    return Client(spec.name, model, tokenizer, private, public, server, settings=exchange_settings(fedmkt),
+                  max_length=spec.train.max_length, alignment_cache=alignment_cache)
+
+
+def private_client(
+    spec: ParticipantConfig, model: nn.Module, tokenizer: PreTrainedTokenizerBase, private: Sequence[Example],
+) -> PrivateClient:
+    """A client of plain FedAvg: private SFT only."""
+    return PrivateClient(spec.name, model, tokenizer, private, max_length=spec.train.max_length)

@@ -1,0 +1,31 @@
+"""The run's exchange settings: every out-of-range field is named in one line, all at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from fedmkt.core.settings import ExchangeSettings
+from fedmkt.errors import FedMKTError
+
+
+def test_defaults_are_the_references():
+    s = ExchangeSettings(top_k=4)
+    assert (s.public_batch_size, s.unmatched_weight, s.kd_weight, s.temperature) == (16, 1.0, 0.1, 1.0)
+
+
+@pytest.mark.parametrize(("fields", "named"), [
+    ({"top_k": 0}, "top_k must be >= 1, got 0"),
+    ({"public_batch_size": 0}, "public_batch_size must be >= 1, got 0"),
+    ({"unmatched_weight": 1.5}, "unmatched_weight must be in [0, 1], got 1.5"),
+    ({"kd_weight": -0.1}, "kd_weight must be in [0, 1], got -0.1"),
+    ({"temperature": 0.0}, "temperature must be > 0, got 0.0"),
+])
+def test_each_bad_field_is_named(fields, named):
+    with pytest.raises(FedMKTError, match="exchange settings: ") as error:
+        ExchangeSettings(**{"top_k": 4, **fields})
+    assert named in str(error.value) and "\n" not in str(error.value)
+
+
+def test_several_bad_fields_are_named_together():
+    with pytest.raises(FedMKTError, match="top_k must be >= 1, got 0; kd_weight must be in"):
+        ExchangeSettings(top_k=0, kd_weight=2.0)
