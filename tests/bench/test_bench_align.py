@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from fedmkt.bench.align import default_task, random_topk
 from fedmkt.bench.commands import app
-from fedmkt.core.alignment import default_vocab_map_dir
+from fedmkt.setup.roles import default_alignment_cache
 
 
 def test_random_topk_rows_are_valid_distributions() -> None:
@@ -43,4 +43,4 @@ def test_bench_align_json(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert 0 < out["matched_rows"][d] <= 1
     assert out["coverage"]["a_to_b"]["source_size"] == out["coverage"]["b_to_a"]["target_size"]
     assert out["rows"]["a_to_b"]["source"] == out["rows"]["b_to_a"]["target"]
-    assert not default_vocab_map_dir().exists()  # built in a temporary folder, user cache untouched
+    assert not default_alignment_cache().exists()  # built in a temporary folder, user cache untouched

@@ -59,12 +59,13 @@ def align(
     """Build or load the A -> B vocabulary map and print its coverage and a sample."""
     from fedmkt.core.alignment import cached_vocab_map, token_surfaces
     from fedmkt.models.loading import load_tokenizer
+    from fedmkt.setup.roles import default_alignment_cache
 
     console = Console()
     source = token_surfaces(load_tokenizer(model_a))
     target = token_surfaces(load_tokenizer(model_b))
     start = time.perf_counter()
-    vocab_map, hit = cached_vocab_map(source, target, workers=workers)
+    vocab_map, hit = cached_vocab_map(source, target, default_alignment_cache(), workers=workers)
     seconds = time.perf_counter() - start
     stats = vocab_map.coverage()
     how = "loaded from cache" if hit else f"built in {seconds:.1f} s"

@@ -90,13 +90,13 @@ class Client(PrivateClient):
         server: the server's shared metadata.
         settings: the run's exchange settings.
         max_length: encoding length for the private and public sets.
-        alignment_cache: folder of the on-disk vocabulary-map cache (default under ``$FEDMKT_HOME``).
+        alignment_cache: folder of the on-disk vocabulary-map cache.
     """
 
     def __init__(
         self, name: str, model: nn.Module, tokenizer: PreTrainedTokenizerBase, private: Sequence[Example],
-        public: Sequence[Example], server: PeerInfo, *, settings: ExchangeSettings, max_length: int = 512,
-        alignment_cache: Path | None = None,
+        public: Sequence[Example], server: PeerInfo, *, settings: ExchangeSettings, alignment_cache: Path,
+        max_length: int = 512,
     ) -> None:
         super().__init__(name, model, tokenizer, private, max_length=max_length)
         self.settings = settings

@@ -82,8 +82,8 @@ class Participant:
         """uid -> answer positions under this participant's tokenizer (validates messages FROM it)."""
         return self.view.expected_positions()
 
-    def peer(self, info: PeerInfo, cache_directory: Path | None = None) -> Peer:
-        """``info``'s participant as seen from this one (aligner ``info`` -> us)."""
+    def peer(self, info: PeerInfo, cache_directory: Path) -> Peer:
+        """``info``'s participant as seen from this one (aligner ``info`` -> us, its map cached in the folder)."""
         return Peer(info, self.public, self.view, self.tokenizer, cache_directory)
 
     @torch.no_grad()

@@ -49,13 +49,13 @@ class PeerInfo:
 class Peer:
     """Another participant, seen from ``own``: validates its messages and aligns them into ``own``.
 
-    Building it computes the vocabulary map (cached on disk by ``cache_directory``) and the
+    Building it computes the vocabulary map (cached on disk in ``cache_directory``) and the
     sequence alignment of every public sample; ``setup_seconds`` records the cost.
     """
 
     def __init__(
         self, info: PeerInfo, public: Sequence[Example], own: PublicView,
-        own_tokenizer: PreTrainedTokenizerBase, cache_directory: Path | None = None,
+        own_tokenizer: PreTrainedTokenizerBase, cache_directory: Path,
     ) -> None:
         start = time.perf_counter()
         self.info = info

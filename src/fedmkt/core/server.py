@@ -53,13 +53,12 @@ class Server:
         settings: the run's exchange settings.
         max_length: encoding length for the public set.
         frozen: LLM2SLM baseline: never train; send the same distributions every round.
-        alignment_cache: folder of the on-disk vocabulary-map cache (default under ``$FEDMKT_HOME``).
+        alignment_cache: folder of the on-disk vocabulary-map cache.
     """
 
     def __init__(
         self, name: str, model: nn.Module, tokenizer: PreTrainedTokenizerBase, public: Sequence[Example],
-        *, settings: ExchangeSettings, max_length: int = 512, frozen: bool = False,
-        alignment_cache: Path | None = None,
+        *, settings: ExchangeSettings, alignment_cache: Path, max_length: int = 512, frozen: bool = False,
     ) -> None:
         self.participant = Participant(name, model, tokenizer, public, max_length)
         self.settings = settings

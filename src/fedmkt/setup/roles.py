@@ -1,7 +1,8 @@
 """The core's roles built from the experiment's entries, as the runner and the Flower apps build them.
 
 The same server, client and plain-FedAvg client on both transports: names, encoding lengths and
-the run's :class:`~fedmkt.core.settings.ExchangeSettings` come from the config here, once.
+the run's :class:`~fedmkt.core.settings.ExchangeSettings` come from the config here, once, and
+the vocabulary maps are cached in :func:`default_alignment_cache` unless a driver names a folder.
 """
 
 from __future__ import annotations
@@ -12,12 +13,18 @@ from pathlib import Path
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from fedmkt.assets.registry import cache_dir
 from fedmkt.config import FedMKTConfig, ParticipantConfig
 from fedmkt.core.client import Client, PrivateClient
 from fedmkt.core.peer import PeerInfo
 from fedmkt.core.server import Server
 from fedmkt.core.settings import ExchangeSettings
 from fedmkt.data.example import Example
+
+
+def default_alignment_cache() -> Path:
+    """``$FEDMKT_HOME/cache/vocab_maps``: the vocabulary maps of every run on this machine."""
+    return cache_dir() / "vocab_maps"
 
 
 def exchange_settings(fedmkt: FedMKTConfig) -> ExchangeSettings:
@@ -34,7 +41,8 @@ def build_server(
 ) -> Server:
     """The server's LLM over the public set (``frozen``: LLM2SLM's teacher that never trains)."""
     return Server(spec.name, model, tokenizer, public, settings=exchange_settings(fedmkt),
-                  max_length=spec.train.max_length, frozen=frozen, alignment_cache=alignment_cache)
+                  alignment_cache=alignment_cache or default_alignment_cache(), max_length=spec.train.max_length,
+                  frozen=frozen)
 
 
 def build_client(
@@ -43,7 +51,7 @@ def build_client(
 ) -> Client:
     """A client of the logits exchange, the server known by ``server``."""
     return Client(spec.name, model, tokenizer, private, public, server, settings=exchange_settings(fedmkt),
-                  max_length=spec.train.max_length, alignment_cache=alignment_cache)
+                  alignment_cache=alignment_cache or default_alignment_cache(), max_length=spec.train.max_length)
 
 
 def private_client(

@@ -17,6 +17,7 @@ from rapidfuzz.distance import Levenshtein
 from fedmkt.assets.registry import model_dir
 from fedmkt.core.alignment import Aligner, align_sequences, token_surfaces
 from fedmkt.core.alignment.vocab_map import EDIT, _as_text
+from fedmkt.setup.roles import default_alignment_cache
 
 pytestmark = pytest.mark.real
 
@@ -47,8 +48,8 @@ def tokenizers():
 def aligners(tokenizers):
     gemma, smol = tokenizers["gemma3-270m"], tokenizers["smollm2-135m"]
     return {
-        "smol->gemma": Aligner.from_tokenizers(smol, gemma),
-        "gemma->smol": Aligner.from_tokenizers(gemma, smol),
+        "smol->gemma": Aligner.from_tokenizers(smol, gemma, default_alignment_cache()),
+        "gemma->smol": Aligner.from_tokenizers(gemma, smol, default_alignment_cache()),
     }
 
 

@@ -2,13 +2,13 @@
 
 Typical use on the receiving side of a federated exchange::
 
-    aligner = Aligner.from_tokenizers(teacher_tokenizer, student_tokenizer)
+    aligner = Aligner.from_tokenizers(teacher_tokenizer, student_tokenizer, cache_folder)
     rows = aligner.align_topk(uid, teacher_ids, student_ids, student_positions,
                               teacher_positions, teacher_topk_ids, teacher_topk_probs)
 """
 
 from fedmkt.core.alignment.aligner import Aligner
-from fedmkt.core.alignment.cache import cached_vocab_map, default_vocab_map_dir, vocab_map_key
+from fedmkt.core.alignment.cache import cached_vocab_map, vocab_map_key
 from fedmkt.core.alignment.markers import (
     NORMALISATION_VERSION,
     TokenScheme,
@@ -45,7 +45,6 @@ __all__ = [
     "align_topk",
     "build_vocab_map",
     "cached_vocab_map",
-    "default_vocab_map_dir",
     "detect_scheme",
     "gather_topk",
     "nearest_by_edit_distance",

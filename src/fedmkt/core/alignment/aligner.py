@@ -65,10 +65,10 @@ class Aligner:
         cls,
         source_tokenizer: PreTrainedTokenizerBase,
         target_tokenizer: PreTrainedTokenizerBase,
-        cache_directory: Path | None = None,
+        cache_directory: Path,
         workers: int = -1,
     ) -> Aligner:
-        """Read both tokenizers and load (or build and cache) their vocabulary map."""
+        """Read both tokenizers and load (or build and cache in ``cache_directory``) their vocabulary map."""
         source = token_surfaces(source_tokenizer)
         target = token_surfaces(target_tokenizer)
         vocab_map, _ = cached_vocab_map(source, target, cache_directory, workers)

@@ -3,7 +3,8 @@
 A map depends only on the two vocabularies and on how surfaces are normalised, so its key is
 a hash of both tokenizers' surfaces plus ``NORMALISATION_VERSION``: renaming a model folder
 keeps the cache, changing a vocabulary or the normalisation rebuilds it. Files are written to
-a temporary name and renamed, so a crashed or concurrent writer never leaves a torn file.
+a temporary name and renamed, so a crashed or concurrent writer never leaves a torn file. The
+folder comes from the caller (the drivers' default is ``fedmkt.setup.roles.default_alignment_cache``).
 """
 
 from __future__ import annotations
@@ -15,15 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fedmkt.assets.registry import cache_dir
 from fedmkt.core.alignment.markers import NORMALISATION_VERSION, TokenSurfaces
 from fedmkt.core.alignment.vocab_map import VocabMap, build_vocab_map
 from fedmkt.errors import FedMKTError
-
-
-def default_vocab_map_dir() -> Path:
-    """``$FEDMKT_HOME/cache/vocab_maps``."""
-    return cache_dir() / "vocab_maps"
 
 
 def vocab_map_key(source: TokenSurfaces, target: TokenSurfaces) -> str:
@@ -73,20 +68,20 @@ def save_vocab_map(path: Path, vocab_map: VocabMap) -> None:
 def cached_vocab_map(
     source: TokenSurfaces,
     target: TokenSurfaces,
-    directory: Path | None = None,
+    directory: Path,
     workers: int = -1,
 ) -> tuple[VocabMap, bool]:
     """Load the ``source -> target`` map from the cache, or build and store it.
 
     Args:
-        directory: cache folder; default ``$FEDMKT_HOME/cache/vocab_maps``.
+        directory: the cache folder (created when first written).
         workers: rapidfuzz threads when building (-1: all cores).
 
     Returns:
         ``(map, hit)`` where ``hit`` tells whether it came from the cache.
     """
     key = vocab_map_key(source, target)
-    path = (directory or default_vocab_map_dir()) / f"{key}.npz"
+    path = directory / f"{key}.npz"
     if path.is_file():
         try:
             return load_vocab_map(path, key), True
