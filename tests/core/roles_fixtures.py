@@ -13,9 +13,9 @@ from peft import PeftModel
 from transformers import PreTrainedTokenizerFast
 
 from fedmkt.core.client import Client
+from fedmkt.core.exchange_settings import ExchangeSettings
 from fedmkt.core.participant import Participant
 from fedmkt.core.server import Server
-from fedmkt.core.settings import ExchangeSettings
 from fedmkt.data.example import Example
 from fedmkt.data.tasks import get_task
 from fedmkt.models.lora import attach_lora

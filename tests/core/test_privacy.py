@@ -21,9 +21,9 @@ import torch
 from roles_fixtures import MAX_LENGTH, N_PUBLIC, TOP_K, lora_model, tiny_qa_split, train_args
 
 from fedmkt.core.client import Client
+from fedmkt.core.exchange_settings import ExchangeSettings
 from fedmkt.core.messages import HEADER_KEY, SCHEMA_VERSION, decode, encode, wire_id_dtype
 from fedmkt.core.server import Server
-from fedmkt.core.settings import ExchangeSettings
 from fedmkt.data.example import Example
 from fedmkt.models.lora import get_adapter_state
 

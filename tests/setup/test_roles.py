@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fedmkt.config import load_preset
-from fedmkt.core.settings import ExchangeSettings
+from fedmkt.core.exchange_settings import ExchangeSettings
 from fedmkt.data.tasks import get_task
 from fedmkt.setup.models import with_lora
 from fedmkt.setup.roles import (

@@ -13,7 +13,7 @@ Paper section 3.2, the client's steps of one round:
 
 The server is known by its :class:`~fedmkt.core.peer.PeerInfo` (tokenizer, logit width,
 max_length); the aligner from its vocabulary into the client's is built once, at construction, and
-the run's :class:`~fedmkt.core.settings.ExchangeSettings` are bound then too.
+the run's :class:`~fedmkt.core.exchange_settings.ExchangeSettings` are bound then too.
 Plain FedAvg's client has only the private half (:class:`PrivateClient`).
 """
 
@@ -26,12 +26,12 @@ from pathlib import Path
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from fedmkt.core.exchange_settings import ExchangeSettings
 from fedmkt.core.kd_training import KDTargets, make_kd_loss
 from fedmkt.core.participant import Participant
 from fedmkt.core.peer import PeerInfo
 from fedmkt.core.reports import AlignReport, MessageReport, PhaseReport
 from fedmkt.core.selection import ClientSelection, select_client_teacher
-from fedmkt.core.settings import ExchangeSettings
 from fedmkt.core.train_phase import Log, train_phase
 from fedmkt.data.example import Example
 from fedmkt.errors import FedMKTError

@@ -16,7 +16,7 @@ baseline simply skips the upload, :meth:`receive` and :meth:`select_and_align`.
 
 Clients are registered once with their :class:`~fedmkt.core.peer.PeerInfo`: that builds
 their view of the public set and the aligner from their vocabulary into the LLM's. The run's
-:class:`~fedmkt.core.settings.ExchangeSettings` (top-k, lambda, ...) are bound at construction;
+:class:`~fedmkt.core.exchange_settings.ExchangeSettings` (top-k, lambda, ...) are bound at construction;
 a round's calls name only the round.
 """
 
@@ -29,13 +29,13 @@ from pathlib import Path
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from fedmkt.core.exchange_settings import ExchangeSettings
 from fedmkt.core.kd_training import KDTargets, make_kd_loss
 from fedmkt.core.messages import DistributionMessage, decode
 from fedmkt.core.participant import Participant
 from fedmkt.core.peer import Peer, PeerInfo
 from fedmkt.core.reports import AlignReport, MessageReport, PhaseReport, ReceiveReport
 from fedmkt.core.selection import ServerSelection, select_server_teachers
-from fedmkt.core.settings import ExchangeSettings
 from fedmkt.core.train_phase import Log, train_phase
 from fedmkt.data.example import Example
 from fedmkt.errors import FedMKTError

@@ -1,7 +1,7 @@
 """The core's roles built from the experiment's entries, as the runner and the Flower apps build them.
 
 The same server, client and plain-FedAvg client on both transports: names, encoding lengths and
-the run's :class:`~fedmkt.core.settings.ExchangeSettings` come from the config here, once, and
+the run's :class:`~fedmkt.core.exchange_settings.ExchangeSettings` come from the config here, once, and
 the vocabulary maps are cached in :func:`default_alignment_cache` unless a driver names a folder.
 """
 
@@ -16,9 +16,9 @@ from transformers import PreTrainedTokenizerBase
 from fedmkt.assets.registry import cache_dir
 from fedmkt.config import FedMKTConfig, ParticipantConfig
 from fedmkt.core.client import Client, PrivateClient
+from fedmkt.core.exchange_settings import ExchangeSettings
 from fedmkt.core.peer import PeerInfo
 from fedmkt.core.server import Server
-from fedmkt.core.settings import ExchangeSettings
 from fedmkt.data.example import Example
 
 

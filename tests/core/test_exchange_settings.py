@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fedmkt.core.settings import ExchangeSettings
+from fedmkt.core.exchange_settings import ExchangeSettings
 from fedmkt.errors import FedMKTError
 
 
