@@ -12,7 +12,7 @@ from fedmkt.models.precision import mixed_precision, resolve_autocast
 
 def test_precision_command_prints_json_last():
     result = CliRunner().invoke(
-        app, ["precision", "--model", "tiny-gpt2-bpe", "--n", "6", "--batch", "2", "--seq", "32", "--top-k", "8",
+        app, ["precision", "--model", "tiny-gpt2-bpe", "--n", "6", "--batch-size", "2", "--seq", "32", "--top-k", "8",
               "--repeats", "1", "--json"]
     )
     assert result.exit_code == 0, result.output

@@ -22,7 +22,7 @@ STEP_KEYS = {"sft_seconds", "kd_seconds", "time_ratio", "sft_peak_bytes", "kd_pe
 
 def test_step_command_prints_json_last():
     result = CliRunner().invoke(
-        app, ["step", "--model", "tiny-gpt2-bpe", "--batch", "3", "--seq", "40", "--top-k", "8", "--repeats", "1",
+        app, ["step", "--model", "tiny-gpt2-bpe", "--batch-size", "3", "--seq", "40", "--top-k", "8", "--repeats", "1",
               "--json"]
     )
     assert result.exit_code == 0, result.output

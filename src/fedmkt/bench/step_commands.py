@@ -1,6 +1,8 @@
 """``fedmkt bench step``, ``eval`` and ``precision``: the cost of KD, the savings of selected logits, bf16 autocast.
 
-Each prints a table and, with ``--json``, one JSON object as its last line (for scripts).
+Each prints a table and, with ``--json``, one JSON object as its last line (for scripts). Options share
+their names across ``fedmkt bench`` (``--batch-size`` as in the config's ``batch_size``, ``--top-k``,
+``--device``, ``--json``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _fmt(value: float | None, target: float | None = None) -> str:
 @app.command()
 def step(
     model: ModelOpt,
-    batch: Annotated[int, typer.Option(help="Examples in the batch.", min=1)] = 8,
+    batch_size: Annotated[int, typer.Option(help="Examples in the batch.", min=1)] = 8,
     seq: Annotated[int, typer.Option(help="Tokens per example (prompts are cut to fit).", min=4)] = 64,
     top_k: Annotated[int, typer.Option("--top-k", help="KD target ids per answer position.", min=1)] = 128,
     repeats: Annotated[int, typer.Option(help="Timed steps per variant (median), after one warm-up.", min=1)] = 3,
@@ -48,7 +50,7 @@ def step(
 
     base, tokenizer = load_model_and_tokenizer(model, device=device)
     lm = attach_lora(base, r=8, alpha=16, dropout=0.0)
-    result = bench_step(lm, tokenizer, model, batch=batch, seq=seq, top_k=top_k, repeats=repeats)
+    result = bench_step(lm, tokenizer, model, batch=batch_size, seq=seq, top_k=top_k, repeats=repeats)
     table = Table("", "SFT", "SFT + KD", "ratio")
     table.add_row("seconds (median)", f"{result.sft_seconds:.4f}", f"{result.kd_seconds:.4f}",
                   _fmt(result.time_ratio, result.time_ratio_target))
@@ -101,7 +103,7 @@ def eval_(
 def precision(
     model: ModelOpt,
     n: Annotated[int, typer.Option(help="Questions to score in each precision.", min=1)] = 40,
-    batch: Annotated[int, typer.Option(help="Examples in the training batch.", min=1)] = 8,
+    batch_size: Annotated[int, typer.Option(help="Examples in the training batch.", min=1)] = 8,
     seq: Annotated[int, typer.Option(help="Tokens per training example.", min=4)] = 128,
     top_k: Annotated[int, typer.Option("--top-k", help="KD target ids per answer position.", min=1)] = 128,
     repeats: Annotated[int, typer.Option(help="Timed steps per precision (median), after one warm-up.", min=1)] = 3,
@@ -119,7 +121,7 @@ def precision(
     examples = task.load("test")[:n]
     base, tokenizer = load_model_and_tokenizer(model, device=device)
     lm = attach_lora(base, r=8, alpha=16, dropout=0.0)
-    result = bench_precision(lm, tokenizer, model, task.load("train"), examples, batch=batch, seq=seq,
+    result = bench_precision(lm, tokenizer, model, task.load("train"), examples, batch=batch_size, seq=seq,
                              top_k=top_k, repeats=repeats)
     table = Table("", "fp32", "bf16 autocast", "speed-up")
     table.add_row("SFT+KD step seconds (median)", f"{result.step_seconds_fp32:.3f}",
