@@ -215,3 +215,33 @@ def test_the_roles_exchange_with_the_settings_they_were_built_with(tmp_path):
     other.public_payload(0)
     with pytest.raises(MessageRejected, match="top_k"):
         other.receive_llm(data, round=0)
+
+
+def test_fallback_rows_weigh_the_bound_unmatched_weight_on_both_sides(tmp_path):
+    server, clients = build_federation(tmp_path, settings=replace(SETTINGS, unmatched_weight=0.0))
+    server.receive(_uploads(clients, 0), round=0)
+    server.select_and_align()
+    data, _ = server.public_payload(0)
+    for client in clients:
+        client.receive_llm(data, round=0)
+    for side in (server, *clients):
+        weights = torch.cat([t.weight for t in side.targets.values()])
+        assert (weights == 0).any() and (weights == 1).any(), side.name  # fallback rows at 0, matched at 1
+        assert set(weights.unique().tolist()) == {0.0, 1.0}
+
+
+def test_the_bound_temperature_shapes_the_public_phase(tmp_path):
+    server, (client, _) = build_federation(tmp_path, client_models=("tiny-gpt2-bpe", "tiny-gpt2-bpe"))
+    public, private = tiny_qa_split()
+    model, tokenizer = lora_model("tiny-gpt2-bpe", seed=1)  # the same weights as ``client``
+    hot = Client("hot", model, tokenizer, private[0], public, server.info, settings=replace(SETTINGS, temperature=4.0),
+                 alignment_cache=tmp_path, max_length=client.participant.max_length)
+    data, _ = server.public_payload(0)
+    for c in (client, hot):
+        c.public_payload(0)
+        c.receive_llm(data, round=0)
+    assert client.targets.keys() == hot.targets.keys() and client.targets
+    cool, warm = client.train_public(train_args()), hot.train_public(train_args())
+    assert cool.metrics["sft_loss"] != warm.metrics["sft_loss"] or cool.metrics["kd_loss"] != warm.metrics["kd_loss"]
+    mine, theirs = get_adapter_state(client.model), get_adapter_state(hot.model)
+    assert any(not torch.equal(mine[k], theirs[k]) for k in mine)
