@@ -27,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REQUIRE_EXTRAS = "FEDMKT_REQUIRE_EXTRAS"
-EXTRA_MODULES = {"flower": "flwr"}  # extra -> the module (and distribution) its tests import
+EXTRA_MODULES = {"flower": ("flwr",), "tracking": ("mlflow", "tensorboard")}  # extra -> modules its tests import
 BIGBENCH_DESELECTED = pytest.StashKey[int]()
 
 
@@ -55,18 +55,20 @@ def broken_extras() -> tuple[str, ...]:
     """One line per required extra whose module does not import (see the module docstring)."""
     named = _named_extras()
     problems = []
-    for extra, module in EXTRA_MODULES.items():
+    for extra, modules in EXTRA_MODULES.items():
+        installed = [m for m in modules if _installed(m)]  # a module's distribution of the same name
         if extra in named:
             why = f"{REQUIRE_EXTRAS} names it"
-        elif _installed(module):
-            why = f"the {module} distribution is installed"
+        elif installed:
+            why = f"the {installed[0]} distribution is installed"
         else:
             continue
-        try:
-            importlib.import_module(module)
-        except Exception as err:  # whatever the failure, the install is broken
-            problems.append(f"the {extra} extra is required ({why}) but `import {module}` fails: "
-                            f"{type(err).__name__}: {err}")
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except Exception as err:  # whatever the failure, the install is broken
+                problems.append(f"the {extra} extra is required ({why}) but `import {module}` fails: "
+                                f"{type(err).__name__}: {err}")
     return tuple(problems)
 
 

@@ -99,3 +99,41 @@ def test_only_with_an_unknown_name_lists_the_suite(tmp_path):
     result = fedmkt("run", "--preset", "tiny", "--only", "tiny-hetero", "--out", str(tmp_path / "o"))
     assert result.returncode == 2
     assert "tiny-hetero" in result.stderr and "tiny-heterogeneous" in result.stderr
+
+
+def test_version_is_the_installed_distributions():
+    from importlib.metadata import version
+
+    result = fedmkt("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"fedmkt {version('fedmkt')}"
+
+
+def test_debug_anywhere_on_the_line_shows_the_traceback(tmp_path):
+    missing = str(tmp_path / "missing.yaml")
+    for args in (["run", missing, "--debug"], ["run", "--debug", missing], ["validate", missing, "--debug"]):
+        result = fedmkt(*args)
+        assert result.returncode != 0 and "Traceback" in result.stderr and "config file not found" in result.stderr
+    result = fedmkt("validate", missing)
+    assert result.returncode == 2 and result.stderr.strip() == f"error: config file not found: {missing}"
+
+
+def test_debug_after_a_double_dash_is_an_argument_not_the_flag():
+    from fedmkt.cli import _without_debug
+
+    assert _without_debug(["run", "--debug", "x.yaml", "--", "--debug"]) == (["run", "x.yaml", "--", "--debug"], True)
+    assert _without_debug(["run", "x.yaml"]) == (["run", "x.yaml"], False)
+
+
+def test_overrides_reach_the_run_folders_config(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"task": "tiny_qa", "server": {"model": "tiny-llama-unigram"},
+                                      "clients": [{"model": "tiny-gpt2-bpe"}], "methods": ["LLM-ZS"],
+                                      "data": {"public_size": 4, "private_size": 4, "eval_size": 8}}))
+    result = fedmkt("run", str(config), "methods=[SLM-ZS]", "data.eval_size=4", "clients.0.name=edge",
+                    "--out", str(tmp_path / "out"), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    written = yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())
+    assert written["methods"] == ["SLM-ZS"] and written["data"]["eval_size"] == 4
+    assert written["clients"][0]["name"] == "edge"
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert {(r["method"], r["participant"], r["n"]) for r in rows} == {("SLM-ZS", "edge", 4)}

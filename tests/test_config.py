@@ -14,6 +14,7 @@ from fedmkt.config import (
     load_preset,
     parse_config,
     parse_configs,
+    parse_overrides,
 )
 from fedmkt.errors import FedMKTError
 
@@ -241,3 +242,35 @@ def test_paths_the_system_cannot_look_up_are_one_short_line(tmp_path, patch, fie
         load_configs(path)
     message = str(info.value)
     assert message.startswith(f"{path}: {field}: cannot look up the path") and len(message) < 500
+
+
+@pytest.mark.parametrize("given, expected", [
+    (None, []), ("none", []), ("all", ["tensorboard", "mlflow"]), ("mlflow", ["mlflow"]),
+    (["tensorboard", "tensorboard"], ["tensorboard"]), (["all"], ["tensorboard", "mlflow"]),
+])
+def test_report_to_reads_as_transformers_takes_it(given, expected):
+    config = parse_config({**MINIMAL, "tracking": {"report_to": given}}, "test")
+    assert config.tracking.report_to == expected
+
+
+def test_overrides_apply_to_every_experiment_of_a_suite_over_its_defaults():
+    suite = yaml.safe_dump({"defaults": {**MINIMAL, "fedmkt": {"rounds": 4}},
+                            "experiments": [{"name": "a"}, {"name": "b", "fedmkt": {"top_k": 8}}]})
+    configs = parse_configs(suite, "suite.yaml", parse_overrides(["fedmkt.rounds=2", "data.eval_size=null"]))
+    assert [(c.fedmkt.rounds, c.fedmkt.top_k, c.data.eval_size) for c in configs] == [(2, 128, None), (2, 8, None)]
+    with pytest.raises(FedMKTError, match=r"^suite.yaml \(experiments.0\), override 'fedmkt.top_k=0': 'fedmkt.top_k'"):
+        parse_configs(suite, "suite.yaml", parse_overrides(["fedmkt.top_k=0"]))
+
+
+def test_a_path_in_an_override_is_taken_from_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "data.jsonl").write_text('{"prompt": "p", "target": "t"}\n')
+    (tmp_path / "cfg" / "c.yaml").write_text(yaml.safe_dump(MINIMAL))
+    monkeypatch.chdir(tmp_path)
+    (config,) = load_configs(tmp_path / "cfg" / "c.yaml", parse_overrides(["task=./data.jsonl"]))
+    assert config.task == str(tmp_path / "data.jsonl")
+
+
+def test_the_later_of_two_overrides_of_one_key_wins():
+    config = parse_config(MINIMAL, "test", parse_overrides(["seed=1", "seed=7"]))
+    assert config.seed == 7

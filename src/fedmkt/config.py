@@ -15,8 +15,11 @@ error line stays short whatever the input.
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -162,6 +165,44 @@ class RuntimeConfig(_Strict):
         return v
 
 
+TRACKERS = ("tensorboard", "mlflow")
+"""Where ``tracking.report_to`` can send a run's events, besides ``metrics.jsonl`` (``fedmkt.tracking``)."""
+
+
+class TrackingConfig(_Strict):
+    """Experiment trackers that get the run's events live, as Hugging Face's ``report_to``.
+
+    They mirror ``metrics.jsonl`` and change nothing a run computes, so a resume may switch them on
+    or off (the config's digest in ``run.json`` leaves this section out).
+    """
+
+    report_to: list[Literal["tensorboard", "mlflow"]] = Field(
+        default_factory=list,
+        description="Trackers: tensorboard (run folder's tensorboard/), mlflow; 'all' or 'none' as in transformers "
+        "(needs `pip install 'fedmkt[tracking]'`).",
+    )
+    mlflow_uri: str | None = Field(
+        None, description="MLflow tracking URI (null: $MLFLOW_TRACKING_URI, else MLflow's default, a SQLite file "
+        "mlflow.db in the working directory; no server needed).",
+    )
+    mlflow_experiment: str | None = Field(None, description="MLflow experiment (null: this experiment's name).")
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _names(cls, v: object) -> object:
+        """As transformers takes it: one name, a list, ``all`` or ``none``."""
+        if v is None or v == "none" or v == ["none"]:
+            return []
+        if v == "all" or v == ["all"]:
+            return list(TRACKERS)
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("report_to")
+    @classmethod
+    def _once_each(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+
 class ExperimentConfig(_Strict):
     """A whole experiment."""
 
@@ -177,6 +218,7 @@ class ExperimentConfig(_Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     fedmkt: FedMKTConfig = Field(default_factory=FedMKTConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     methods: list[str] | None = Field(
         None, description="Methods to run (default: every method that fits the scenario, see default_methods)."
     )
@@ -283,16 +325,114 @@ def _did_you_mean(error: ErrorDetails, model: type[BaseModel]) -> str:
     return f" (did you mean '{hint[0]}'?)" if hint else ""
 
 
-def parse_config(data: Any, source: str) -> ExperimentConfig:
-    """Validate a mapping; raise `FedMKTError` with one line naming ``source`` and the field."""
+def parse_config(data: Any, source: str, overrides: Sequence[Override] = ()) -> ExperimentConfig:
+    """Validate a mapping, with ``overrides`` applied; raise `FedMKTError` with one line naming ``source`` and the
+    field (and the override, when the field is one)."""
     if not isinstance(data, dict):
         raise FedMKTError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    for override in overrides:
+        data = override.applied(data, source)
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise FedMKTError(f"{source}: {_describe(first)}{_did_you_mean(first, ExperimentConfig)}{more}") from exc
+        blamed = [o.text for o in overrides if tuple(first["loc"][:len(o.path)]) == o.path]
+        where = f"{source}, override {shown(blamed[-1])}" if blamed else source
+        raise FedMKTError(f"{where}: {_describe(first)}{_did_you_mean(first, ExperimentConfig)}{more}") from exc
+
+
+@dataclass(frozen=True)
+class Override:
+    """``KEY=VALUE`` from the command line: a dotted path into an experiment and a YAML value.
+
+    The path is checked against the config's fields when parsed (did-you-mean, as for a file's keys);
+    the value is validated with the rest of the config, and an error there names the override.
+    """
+
+    text: str
+    path: tuple[str | int, ...]
+    value: Any
+
+    def applied(self, data: dict, source: str) -> dict:
+        """A copy of ``data`` with the value set at the path: missing sections are created, list items must exist."""
+        out = copy.deepcopy(data)
+        node: Any = out
+        for i, part in enumerate(self.path[:-1]):
+            child = node[part] if isinstance(part, int) else node.get(part)
+            nxt = self.path[i + 1]
+            if isinstance(nxt, int):
+                if not isinstance(child, list) or not 0 <= nxt < len(child):
+                    count = len(child) if isinstance(child, list) else 0
+                    raise FedMKTError(f"override {shown(self.text)}: '{_dotted(self.path[:i + 1])}' has {count} "
+                                      f"{'entry' if count == 1 else 'entries'} in {source}, so there is no item {nxt}")
+            elif not isinstance(child, dict):  # a section the file leaves out (or writes as null)
+                child = node[part] = {}
+            node = child
+        node[self.path[-1]] = self.value
+        return out
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    return ".".join(map(str, path))
+
+
+def _section(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The config section a field holds (a model, or a list of models: then True), or (None, False) for a value."""
+    def model(candidate: Any) -> type[BaseModel] | None:
+        return candidate if isinstance(candidate, type) and issubclass(candidate, BaseModel) else None
+
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):  # X, or X | None
+        if getattr(candidate, "__origin__", None) is list:
+            found = model(candidate.__args__[0])
+            return (found, True) if found else (None, False)
+        if model(candidate):
+            return model(candidate), False
+    return None, False
+
+
+def _checked_path(text: str, parts: list[str]) -> tuple[str | int, ...]:
+    """The override's key as a path into an experiment, refused in one line where no field is there."""
+    path: list[str | int] = []
+    target: type[BaseModel] | None = ExperimentConfig
+    listed = False
+    for part in parts:
+        if listed:
+            if not part.isdigit():
+                raise FedMKTError(f"override {shown(text)}: '{_dotted(path)}' is a list; expected an item number "
+                                  f"next, as in {_dotted(path)}.0.{part}")
+            path.append(int(part))
+            listed = False
+            continue
+        if target is None:
+            raise FedMKTError(f"override {shown(text)}: '{_dotted(path)}' holds a value, not keys; set it whole, "
+                              f"as in {_dotted(path)}=...")
+        field = target.model_fields.get(part)
+        if field is None:
+            hint = difflib.get_close_matches(part, list(target.model_fields), n=1)
+            extra = f" (did you mean '{_dotted([*path, hint[0]])}'?)" if hint else ""
+            raise FedMKTError(f"override {shown(text)}: unknown key '{shown_text(_dotted([*path, part]))}'{extra}")
+        path.append(part)
+        target, listed = _section(field.annotation)
+    return tuple(path)
+
+
+def parse_override(text: str) -> Override:
+    """``fedmkt.rounds=3`` -> Override(path=("fedmkt", "rounds"), value=3); the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(p.strip() for p in parts):
+        raise FedMKTError(f"override {shown(text)}: expected KEY=VALUE with a dotted key, e.g. fedmkt.rounds=3 or "
+                          f"clients.0.model=smollm2-135m")
+    path = _checked_path(text, [p.strip() for p in parts])
+    value = load_yaml(raw, f"override {shown(text)}") if raw.strip() else None
+    if path[-1] in ("task", "model") and isinstance(value, str) and value.startswith(("./", "../", "~")):
+        value = os.path.abspath(os.path.expanduser(value))  # a path on the command line is from here
+    return Override(text, path, value)
+
+
+def parse_overrides(texts: Sequence[str]) -> list[Override]:
+    return [parse_override(t) for t in texts]
 
 
 def _merge(base: Any, override: Any) -> Any:
@@ -304,8 +444,8 @@ def _merge(base: Any, override: Any) -> Any:
     return override
 
 
-def parse_configs(text: str, source: str) -> list[ExperimentConfig]:
-    """Validate YAML text holding one experiment, or a suite.
+def parse_configs(text: str, source: str, overrides: Sequence[Override] = ()) -> list[ExperimentConfig]:
+    """Validate YAML text holding one experiment, or a suite; ``overrides`` apply to each experiment.
 
     A suite is a mapping with ``experiments:`` (a list of experiment configs) and optional
     ``defaults:`` deep-merged under each of them, so shared settings are written once.
@@ -314,7 +454,7 @@ def parse_configs(text: str, source: str) -> list[ExperimentConfig]:
     if data is None:
         raise FedMKTError(f"{source}: the file is empty; expected an experiment config")
     if not (isinstance(data, dict) and "experiments" in data):
-        return [parse_config(data, source)]
+        return [parse_config(data, source, overrides)]
     unknown = set(data) - {"experiments", "defaults"}
     if unknown:
         raise FedMKTError(f"{source}: unknown key {shown(sorted(map(str, unknown))[0])} in a suite; "
@@ -322,7 +462,8 @@ def parse_configs(text: str, source: str) -> list[ExperimentConfig]:
     experiments, defaults = data["experiments"], data.get("defaults") or {}
     if not isinstance(experiments, list) or not experiments:
         raise FedMKTError(f"{source}: 'experiments' must be a non-empty list of experiment configs")
-    configs = [parse_config(_merge(defaults, e), f"{source} (experiments.{i})") for i, e in enumerate(experiments)]
+    configs = [parse_config(_merge(defaults, e), f"{source} (experiments.{i})", overrides)
+               for i, e in enumerate(experiments)]
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
         raise FedMKTError(f"{source}: the experiments of a suite need distinct 'name's, got {shown(names)}")
@@ -393,12 +534,13 @@ def _resolve_model_path(model: str, base: Path) -> str:
     return str(candidate) if explicit or candidate.is_dir() else model
 
 
-def load_configs(path: Path) -> list[ExperimentConfig]:
+def load_configs(path: Path, overrides: Sequence[Override] = ()) -> list[ExperimentConfig]:
     """Read and validate a YAML file of one experiment or a suite (``---``-separated documents).
 
-    Dataset paths (``task:``) and model folders (``model:``) are resolved relative to the file.
+    Dataset paths (``task:``) and model folders (``model:``) are resolved relative to the file
+    (those given in ``overrides`` were made absolute from the working directory).
     """
-    configs = parse_configs(_read(path), str(path))
+    configs = parse_configs(_read(path), str(path), overrides)
     for config in configs:
         _resolve_task_path(config, path)
         for participant in (config.server, *config.clients):
@@ -424,9 +566,9 @@ def preset_text(name: str) -> str:
     return resources.files("fedmkt.configs").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
 
 
-def load_preset(name: str) -> list[ExperimentConfig]:
+def load_preset(name: str, overrides: Sequence[Override] = ()) -> list[ExperimentConfig]:
     """The experiments of a shipped preset (``tiny`` is a suite of the paper's three scenarios)."""
-    return parse_configs(preset_text(name), f"preset '{name}'")
+    return parse_configs(preset_text(name), f"preset '{name}'", overrides)
 
 
 def dump_config(config: ExperimentConfig) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,16 +59,28 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-class EventLog:
-    """Appends timestamped events to a JSON-lines file."""
+Sink = Callable[[dict[str, Any]], None]
+"""Called with each event's record once its line is written (``fedmkt.tracking`` feeds trackers so)."""
 
-    def __init__(self, path: Path) -> None:
+
+class EventLog:
+    """Appends timestamped events to a JSON-lines file, and hands each to the ``sinks``.
+
+    A sink sees an event only after its line is in the file, so what a tracker shows is always
+    in the log too; a sink that must see the earlier events (a resumed run) reads them from the file.
+    """
+
+    def __init__(self, path: Path, sinks: Sequence[Sink] = ()) -> None:
         self.path = path
+        self.sinks: list[Sink] = list(sinks)
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, event: str, **fields: Any) -> None:
         record = {"time": round(time.time(), 3), "event": event, **fields}
-        append_line(self.path, json.dumps(record, default=str))
+        line = json.dumps(record, default=str)
+        append_line(self.path, line)
+        for sink in self.sinks:
+            sink(json.loads(line))  # what the file holds: values as JSON wrote them
 
     def size(self) -> int:
         """Bytes in the file now (0 before the first event): a checkpoint's watermark."""

@@ -4,8 +4,9 @@ A resumed run reads its settings from the folder's ``config.yaml``; an edit ther
 sessions would silently mix settings (round 1 with one ``kd_weight``, round 2 with another).
 At the start the resolved config (every default written out) and its sha256 are recorded; a
 resume recomputes the digest of the config as loaded now and, if it differs, refuses in one line
-naming the keys that differ. Folders written before this record existed are accepted with a
-note, and get the record from then on.
+naming the keys that differ (``report.config_diff``). The ``tracking`` section is left out: trackers
+change nothing a run computes, so a resume may switch them on. Folders written before this record
+existed are accepted with a note, and get the record from then on.
 """
 
 from __future__ import annotations
@@ -18,17 +19,24 @@ from typing import Any
 from fedmkt.config import ExperimentConfig
 from fedmkt.errors import FedMKTError
 from fedmkt.io import atomic_write_text
+from fedmkt.report.config_diff import Difference, shown_value
+from fedmkt.report.config_diff import differences as config_differences
 
 RECORD = "run.json"
 FORMAT = 1
 _SHOWN = 4  # differences named in the error; the rest are counted
 
 
+UNRECORDED = {"tracking"}
+"""Sections that change nothing a run computes, left out of the record: a resume may switch trackers on."""
+
+
 def config_data(configs: list[ExperimentConfig]) -> dict[str, Any]:
-    """The resolved config as plain data: one experiment, or a suite as ``{"experiments": [...]}``."""
+    """The resolved config as plain data (less :data:`UNRECORDED`): one experiment, or a suite as
+    ``{"experiments": [...]}``."""
     if len(configs) == 1:
-        return configs[0].model_dump(mode="json")
-    return {"experiments": [c.model_dump(mode="json") for c in configs]}
+        return configs[0].model_dump(mode="json", exclude=UNRECORDED)
+    return {"experiments": [c.model_dump(mode="json", exclude=UNRECORDED) for c in configs]}
 
 
 def config_digest(data: dict[str, Any]) -> str:
@@ -45,39 +53,10 @@ def record_start(run_dir: Path, configs: list[ExperimentConfig], *, since: str =
     return digest
 
 
-_ABSENT = object()
-
-
-def _shown(value: Any) -> str:
-    text = "absent" if value is _ABSENT else json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _keyed(items: list, by_name: bool) -> dict[str, Any]:
-    return {str(x["name"]) if by_name else str(i): x for i, x in enumerate(items)}
-
-
-def _diff(start: Any, now: Any, path: str, out: list[str]) -> None:
-    """Append ``"<path>: <start> at start, <now> now"`` for each place where ``start`` and ``now`` differ.
-
-    Mappings are compared key by key, and lists of mappings item by item (a suite's experiments by
-    name, so an added or dropped one is named once); anything else is one value.
-    """
-    if start == now:
-        return
-    if isinstance(start, dict) and isinstance(now, dict):
-        for key in dict.fromkeys([*start, *now]):
-            _diff(start.get(key, _ABSENT), now.get(key, _ABSENT), f"{path}{key}.", out)
-        return
-    if isinstance(start, list) and isinstance(now, list) and all(isinstance(x, dict) for x in start + now):
-        by_name = path == "experiments." and all(isinstance(x.get("name"), str) for x in start + now)
-        before, after = _keyed(start, by_name), _keyed(now, by_name)
-        for key in dict.fromkeys([*before, *after]):
-            _diff(before.get(key, _ABSENT), after.get(key, _ABSENT), f"{path}{key}.", out)
-        if by_name and set(before) == set(after) and list(before) != list(after):
-            out.append(f"{path.rstrip('.')}: in the order {', '.join(before)} at start, {', '.join(after)} now")
-        return
-    out.append(f"{path.rstrip('.')}: {_shown(start)} at start, {_shown(now)} now")
+def _line(d: Difference) -> str:
+    if d.order:
+        return f"{d.path}: in the order {', '.join(d.before)} at start, {', '.join(d.after)} now"
+    return f"{d.path}: {shown_value(d.before)} at start, {shown_value(d.after)} now"
 
 
 def differences(start: dict[str, Any], now: dict[str, Any]) -> list[str]:
@@ -88,9 +67,7 @@ def differences(start: dict[str, Any], now: dict[str, Any]) -> list[str]:
     if ("experiments" in start) != ("experiments" in now):
         names = lambda d: [str(e.get("name")) for e in d["experiments"]] if "experiments" in d else [d.get("name")]  # noqa: E731
         return [f"experiments: {', '.join(names(start))} at start, {', '.join(names(now))} now"]
-    out: list[str] = []
-    _diff(start, now, "", out)
-    return out
+    return [_line(d) for d in config_differences(start, now)]
 
 
 def check_unchanged(run_dir: Path, configs: list[ExperimentConfig]) -> str | None:

@@ -53,6 +53,7 @@ from fedmkt.runners.preflight import preflight
 from fedmkt.runners.progress import ProgressBoard
 from fedmkt.runners.split import infer_scenario
 from fedmkt.setup.context import RunContext
+from fedmkt.tracking import open_trackers
 
 
 def _seed_everything(seed: int) -> None:
@@ -179,6 +180,7 @@ def _run_locked(
     start = time.perf_counter()
     log.write("data_split", public=len(split.public), private=[len(p) for p in split.private], eval=len(split.eval))
     journal.mark_start(run_dir)
+    log.sinks += open_trackers(config, run_dir)  # report_to: trackers rewritten from the log so far, then live
     rows: list[ResultRow] = []
     with ProgressBoard(enabled=show_progress) as board:
         ctx = RunContext(config, split, run_dir, log, board.task, scenario=infer_scenario(config), resume=resume)
