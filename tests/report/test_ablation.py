@@ -111,3 +111,44 @@ def test_pairs_set_one_method_against_another(tiny_run):
 def test_a_malformed_pair_is_a_one_line_error(spec):
     with pytest.raises(FedMKTError, match=f"--pair '{spec}': expected RUN_METHOD:REFERENCE_METHOD"):
         parse_pairs([spec])
+
+
+def _with_settings(run_dir: Path, dest: Path, **changes) -> Path:
+    """A copy of ``run_dir`` whose recorded config differs in ``changes`` (dotted keys, as a rerun with them)."""
+    import yaml
+
+    shutil.copytree(run_dir, dest)
+    config = yaml.safe_load((dest / "config.yaml").read_text())
+    for key, value in changes.items():
+        *parents, last = key.split(".")
+        node = config
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node[last] = value
+    (dest / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return dest
+
+
+def test_runs_that_differ_in_settings_are_named_with_each_key_in_a_warning_and_the_output(tiny_run, tmp_path):
+    _, run_dir = tiny_run
+    other = _with_settings(run_dir, tmp_path / "other", **{"fedmkt.kd_weight": 0.0, "server.model":
+                           "tiny-qwen2-wordpiece", "name": "renamed", "tracking.report_to": ["tensorboard"]})
+    result = _invoke(str(run_dir), str(run_dir), str(other), "--resamples", "200")
+    assert result.exit_code == 0, result.output
+    (warning,) = result.stderr.strip().splitlines()
+    assert warning == (f"warning: {other} differs from the reference {run_dir} in 2 settings: "
+                       'server.model "tiny-llama-unigram" -> "tiny-qwen2-wordpiece"; fedmkt.kd_weight 0.1 -> 0.0')
+    assert (f"- {other}: `server.model \"tiny-llama-unigram\" -> \"tiny-qwen2-wordpiece\"`; "
+            "`fedmkt.kd_weight 0.1 -> 0.0`") in result.stdout
+    assert f"- {run_dir}: none" in result.stdout  # the reference against itself: nothing differs
+
+
+def test_many_differing_settings_are_counted_after_six(tiny_run, tmp_path):
+    _, run_dir = tiny_run
+    changes = {"seed": 1, "fedmkt.top_k": 4, "fedmkt.kd_weight": 0.2, "fedmkt.temperature": 2.0,
+               "data.public_size": 6, "eval.bootstrap": 200, "server.train.lr": 0.01, "server.lora.r": 2}
+    other = _with_settings(run_dir, tmp_path / "other", **changes)
+    result = _invoke(str(run_dir), str(other), "--resamples", "200")
+    (warning,) = result.stderr.strip().splitlines()
+    assert "in 8 settings: " in warning and warning.endswith("; and 2 more")
+    assert all(f"`{key} " in result.stdout for key in changes)

@@ -10,6 +10,10 @@ Only final-round rows of the main metric are compared (the metric with per-examp
 ``pairs`` sets a method of one run against another method of the reference (FedMKT-SLM in a
 federated run against Standalone in a run that trains it longer, say); by default each method
 meets itself.
+
+A difference is only read as the effect of a setting when the runs differ in that setting alone:
+``setting_differences`` lists every config key in which a run differs from the reference (its
+name and trackers aside), and ``fedmkt compare`` prints them as a warning and in its output.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fedmkt.config import ExperimentConfig
 from fedmkt.errors import FedMKTError
 from fedmkt.report.claims import MAIN_METRICS, paired_estimate
+from fedmkt.report.config_diff import Difference, differences, shown_value
 from fedmkt.report.markdown import markdown_table
 from fedmkt.report.results import ResultRow
 from fedmkt.report.run_section import experiment_folders, load_experiment
@@ -132,3 +138,26 @@ def render_ablation(reference_name: str, differences: list[RunDifference]) -> st
     header = ["Run", "Method", "Participant", "Metric", reference_name, "Run's score", "Difference [95% CI]", "n",
               "Same score"]
     return markdown_table(header, rows, "llllrrrrr")
+
+
+UNCOMPARED = ("name", "tracking")
+"""Config keys whose difference says nothing of the scores: the experiment's label and its trackers."""
+
+
+def setting_differences(reference: ExperimentConfig, run: ExperimentConfig) -> list[Difference]:
+    """Every config key (dotted path) in which ``run`` differs from ``reference``, in the config's order."""
+    return differences(reference.model_dump(mode="json"), run.model_dump(mode="json"), ignore=UNCOMPARED)
+
+
+def describe(difference: Difference) -> str:
+    """``fedmkt.kd_weight 0.1 -> 0.0``: the reference's value, then the run's (each cut to 40 characters)."""
+    return f"{difference.path} {shown_value(difference.before)} -> {shown_value(difference.after)}"
+
+
+def render_settings(reference_name: str, runs: list[tuple[str, list[Difference]]]) -> str:
+    """Markdown: for each compared run, the settings in which it differs from the reference."""
+    lines = [f"Settings that differ from {reference_name} (its value -> the run's):", ""]
+    for name, found in runs:
+        listed = "; ".join(f"`{describe(d)}`" for d in found) if found else "none"
+        lines.append(f"- {name}: {listed}")
+    return "\n".join(lines)
