@@ -86,6 +86,11 @@ def test_participants_get_default_names():
         ({"clients": [{"model": "a", "name": "server"}]}, "participant names must be unique"),
         ({"runtime": {"autocast": True}}, "'runtime.autocast': YAML reads on/yes/true as true; write bfloat16 or auto"),
         ({"data": {"partition": False}}, "quote the value (got False)"),
+        ({"fedmkt": {"kd_positions": "prompt"}}, "'fedmkt.kd_positions': Input should be 'answer' or 'all'"),
+        ({"fedmkt": {"public_sft": False}}, "'fedmkt.public_sft': false makes the public-set loss KD alone: set "
+                                            "fedmkt.kd_weight to 1 (is 0.1) and fedmkt.unmatched_weight to 0 (is 1.0)"),
+        ({"fedmkt": {"public_sft": False, "kd_weight": 0.0, "unmatched_weight": 0.0}}, "kd_weight to 1 (is 0.0)"),
+        ({"fedmkt": {"public_sft": False, "kd_weight": 1.0}}, "fedmkt.unmatched_weight to 0 (is 1.0)"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_field(patch, expected):
@@ -95,6 +100,14 @@ def test_bad_values_are_one_line_errors_naming_the_field(patch, expected):
     assert expected in message
     assert "\n" not in message
     assert message.startswith("x.yaml: ")
+
+
+def test_public_answers_and_positions_default_to_the_papers_training_and_pure_kd_is_one_setting():
+    fedmkt = parse_config(MINIMAL, "x.yaml").fedmkt
+    assert (fedmkt.public_sft, fedmkt.kd_positions) == (True, "answer")
+    pure = {"public_sft": False, "kd_weight": 1.0, "unmatched_weight": 0.0, "kd_positions": "all"}
+    fedmkt = parse_config({**MINIMAL, "fedmkt": pure}, "x.yaml").fedmkt
+    assert (fedmkt.public_sft, fedmkt.kd_weight, fedmkt.unmatched_weight, fedmkt.kd_positions) == (False, 1, 0, "all")
 
 
 def test_missing_required_key():

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from fedmkt.errors import FedMKTError, shown, shown_text
@@ -129,6 +129,26 @@ class FedMKTConfig(_Strict):
     train_private_each_round: bool = Field(
         True, description="Clients re-run SFT on their private data at the start of every round (step 1)."
     )
+    public_sft: bool = Field(
+        True, description="Both sides also train on the public set's gold answers (SFT); false: the public-set "
+        "loss is KD alone (needs kd_weight 1 and unmatched_weight 0; DualMinCE still compares answer NLLs).",
+    )
+    kd_positions: Literal["answer", "all"] = Field(
+        "answer", description="Positions sent and distilled: the answer's, or every position of the public "
+        "sample, prompt included (docs/method.md: bytes for both).",
+    )
+
+    @field_validator("public_sft")
+    @classmethod
+    def _public_loss_is_kd_alone(cls, v: bool, info: ValidationInfo) -> bool:
+        kd, unmatched = info.data.get("kd_weight"), info.data.get("unmatched_weight")
+        if not v and (kd != 1.0 or unmatched != 0.0):
+            raise ValueError(
+                f"false makes the public-set loss KD alone: set fedmkt.kd_weight to 1 (is {shown(kd)}) and "
+                f"fedmkt.unmatched_weight to 0 (is {shown(unmatched)}), so no gold one-hot stands in at unaligned "
+                "positions"
+            )
+        return v
 
 
 class EvalConfig(_Strict):
