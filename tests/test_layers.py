@@ -23,6 +23,8 @@ LAYERS = "fedmkt layers: nothing imports upward"
 CORE = "fedmkt.core is a library: no Flower, drivers, UI or asset registry"
 CORE_MATHS = "The exchange maths (top-k, messages, selection, losses) import no model library"
 FLOWER = "Only fedmkt.deploy imports Flower"
+FEDERATION = "fedmkt.federation is transport-free: no Flower, drivers, log or ledger"
+CONTRACTS = (LAYERS, CORE, CORE_MATHS, FLOWER, FEDERATION)
 
 
 def lint_imports(src: Path, config: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -45,7 +47,7 @@ def verdict(output: str, contract: str) -> str:
 def test_the_real_package_keeps_every_contract():
     result = lint_imports(ROOT / "src", ROOT / "pyproject.toml", ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    for contract in (LAYERS, CORE, CORE_MATHS, FLOWER):
+    for contract in CONTRACTS:
         assert verdict(result.stdout, contract) == "KEPT"
 
 
@@ -67,6 +69,14 @@ VIOLATIONS: dict[str, tuple[dict[str, str], set[str], str]] = {
     "data imports Flower": (
         {"data/new_loader.py": "import flwr\n"},
         {FLOWER}, "fedmkt.data.new_loader -> flwr",
+    ),
+    "a round step imports the runner that drives it": (
+        {"federation/new_step.py": "from fedmkt.runners import checkpoint\n"},
+        {LAYERS, FEDERATION}, "fedmkt.federation.new_step -> fedmkt.runners.checkpoint",
+    ),
+    "a round step writes the run's log itself": (
+        {"federation/new_step.py": "from fedmkt.report import events\n"},
+        {FEDERATION}, "fedmkt.federation.new_step -> fedmkt.report.events",
     ),
     "a package no layer places": (
         {"plugins/__init__.py": ""},
@@ -91,6 +101,6 @@ def test_a_deliberate_violation_breaks_the_contract_that_names_it(tmp_path: Path
 
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    for contract in (LAYERS, CORE, CORE_MATHS, FLOWER):
+    for contract in CONTRACTS:
         assert verdict(result.stdout, contract) == ("BROKEN" if contract in broken else "KEPT"), output
     assert named in output, output

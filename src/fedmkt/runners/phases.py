@@ -10,9 +10,9 @@ from fedmkt.baselines.centralized import centralized_llm
 from fedmkt.baselines.standalone import standalone
 from fedmkt.baselines.zero_shot import llm_zero_shot, slm_zero_shot
 from fedmkt.config import ExperimentConfig
+from fedmkt.federation.plan import variants_for
 from fedmkt.report.results import ResultRow
 from fedmkt.runners.federated import federated_phase
-from fedmkt.runners.variants import variants_for
 from fedmkt.setup.context import RunContext
 
 

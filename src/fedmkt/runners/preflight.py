@@ -26,9 +26,9 @@ from fedmkt.data.partition import FederatedSplit
 from fedmkt.data.tasks import get_task
 from fedmkt.errors import FedMKTError, shown
 from fedmkt.evaluation.encoding import encode_choices, encode_prompt, fit_context, prefix_ids
+from fedmkt.federation.plan import variants_for
 from fedmkt.models.checks import check_max_length, check_top_k, context_length, load_tokenizers
 from fedmkt.runners.split import build_split
-from fedmkt.runners.variants import variants_for
 
 _SERVER_SCORED = {"LLM-ZS", "Centralized-LLM", "FedMKT-LLM", "FedMKT-LLM-FedAvg"}
 _SERVER_USED = _SERVER_SCORED | {"FedMKT-SLM", "FedMKT-SLM-FedAvg", "LLM2SLM"}  # it teaches in these

@@ -43,9 +43,9 @@ from fedmkt.deploy.flower.codec import (
 )
 from fedmkt.deploy.flower.node import NodeSession
 from fedmkt.errors import FedMKTError
+from fedmkt.federation.plan import trains_private
 from fedmkt.models.lora import adapter_config_json, get_adapter_state
 from fedmkt.report.comm import parameter_bytes
-from fedmkt.runners.variants import trains_private
 from fedmkt.safe_yaml import load_yaml
 from fedmkt.setup.roles import private_client
 from fedmkt.setup.training import round_args

@@ -50,12 +50,12 @@ from fedmkt.deploy.flower.settings import Settings, pick_variant
 from fedmkt.deploy.flower.state import FlowerRunState
 from fedmkt.deploy.flower.task import build_server, experiment_text, pick_experiment, run_context
 from fedmkt.errors import FedMKTError
+from fedmkt.federation.plan import should_score
 from fedmkt.io import atomic_write_text, fsync_tree, truncate_to
 from fedmkt.models.loading import load_tokenizer
 from fedmkt.models.lora import load_adapter, save_adapter, save_adapter_state
 from fedmkt.report.comm import CommLedger, parameter_bytes
 from fedmkt.report.results import ResultRow
-from fedmkt.runners.variants import should_score
 from fedmkt.setup.training import round_args
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from fedmkt.config import ExperimentConfig
 from fedmkt.errors import FedMKTError
-from fedmkt.runners.variants import Variant, variants_for
+from fedmkt.federation.plan import Variant, variants_for
 
 DEFAULTS: dict[str, str | int | float] = {
     "experiment": "preset:tiny",
