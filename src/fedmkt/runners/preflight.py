@@ -15,8 +15,9 @@ uses exactly what was checked, and a summary for ``validate`` to print.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from transformers import PreTrainedTokenizerBase
 
@@ -27,8 +28,12 @@ from fedmkt.data.tasks import get_task
 from fedmkt.errors import FedMKTError, shown
 from fedmkt.evaluation.encoding import encode_choices, encode_prompt, fit_context, prefix_ids
 from fedmkt.federation.plan import variants_for
-from fedmkt.models.checks import check_max_length, check_top_k, context_length, load_tokenizers
+from fedmkt.models.checks import check_max_length, check_top_k, context_length
+from fedmkt.models.loading import load_tokenizer
+from fedmkt.models.names import check_hub_ids, classify_all
 from fedmkt.runners.split import build_split
+
+T = TypeVar("T")
 
 _SERVER_SCORED = {"LLM-ZS", "Centralized-LLM", "FedMKT-LLM", "FedMKT-LLM-FedAvg"}
 _SERVER_USED = _SERVER_SCORED | {"FedMKT-SLM", "FedMKT-SLM-FedAvg", "LLM2SLM"}  # it teaches in these
@@ -95,6 +100,35 @@ def fetch_needed_assets(config: ExperimentConfig, show_progress: bool) -> None:
         ensure_data(requires, progress=show_progress)
 
 
+def model_fields(config: ExperimentConfig) -> list[tuple[str, str]]:
+    """``(field, model name)`` of the server and every client, as errors name them."""
+    return [("server.model", config.server.model),
+            *((f"clients[{i}].model", c.model) for i, c in enumerate(config.clients))]
+
+
+def check_model_names(config: ExperimentConfig) -> None:
+    """Every model name resolvable, before anything is fetched: a typo gets did-you-mean at once, a hub id
+    one look-up (see `fedmkt.models.names`); a one-line `FedMKTError` naming the field."""
+    check_hub_ids(classify_all(model_fields(config)))
+
+
+def _load_tokenizers(config: ExperimentConfig) -> dict[str, PreTrainedTokenizerBase]:
+    """model name -> tokenizer, each loaded once; a broken model's error names the first field that uses it."""
+    tokenizers: dict[str, PreTrainedTokenizerBase] = {}
+    for field, name in model_fields(config):
+        if name not in tokenizers:
+            tokenizers[name] = _for_field(field, load_tokenizer, name)
+    return tokenizers
+
+
+def _for_field(field: str, read: Callable[[str], T], name: str) -> T:
+    """``read(name)``, its one-line error prefixed with the config field that names the model."""
+    try:
+        return read(name)
+    except FedMKTError as error:
+        raise FedMKTError(f"'{field}': {error}") from None
+
+
 def _participants(config: ExperimentConfig) -> list[tuple[str, ParticipantConfig, bool]]:
     """``(field, participant, scored)`` for each participant some method of ``config`` uses."""
     methods = set(config.method_names)
@@ -144,20 +178,23 @@ def _scored_lengths(
 def preflight(config: ExperimentConfig, *, show_progress: bool = True) -> PreflightReport:
     """Fetch what ``config`` reads, then make every size check; one-line `FedMKTError` naming the field.
 
-    Checks, in order: each model's tokenizer loads (a broken one is named); ``fedmkt.top_k`` fits
-    every vocabulary (when a method exchanges distributions); the data sizes fit the task's splits;
-    each used participant's ``train.max_length`` fits its model's positions; every scored example
+    Checks, in order: each model name is one fedmkt can resolve (`check_model_names`: no wait for an
+    unreachable hub, did-you-mean for a typo); each model's tokenizer loads (a broken one is named);
+    ``fedmkt.top_k`` fits every vocabulary (when a method exchanges distributions); the data sizes fit
+    the task's splits; each used participant's ``train.max_length`` fits its model's positions; every scored example
     encodes as evaluation will encode it, within the model's positions.
     """
+    check_model_names(config)
     fetch_needed_assets(config, show_progress)
     participants = _participants(config)
-    tokenizers = load_tokenizers(p.model for p in [config.server, *config.clients])
+    tokenizers = _load_tokenizers(config)
     sizes = {name: len(tokenizer) for name, tokenizer in tokenizers.items()}
     if _exchanges(config):  # baselines and plain FedAvg send no distributions
         check_top_k(config.fedmkt.top_k, sizes)
     split = build_split(config)
     used = list(dict.fromkeys(p.model for _, p, _ in participants))
-    positions = {name: context_length(name) for name in used}
+    fields = {name: field for field, name in reversed(model_fields(config))}  # the first field naming each
+    positions = {name: _for_field(fields[name], context_length, name) for name in used}
     for field, participant, _ in participants:
         check_max_length(participant.train.max_length, positions[participant.model], participant.model,
                          f"{field}.train.max_length")
