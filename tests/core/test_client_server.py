@@ -1,4 +1,5 @@
-"""Client and Server roles: two full in-process rounds, bad messages, lambda 0, LLM2SLM."""
+"""Client and Server roles: two full in-process rounds, bad messages, lambda 0, LLM2SLM, public answers kept
+out of training (public_sft false), every position distilled (kd_positions all)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ from fedmkt.core.messages import MessageRejected, decode, encode
 from fedmkt.core.train_phase import train_phase
 from fedmkt.errors import FedMKTError
 from fedmkt.models.lora import get_adapter_state
+from fedmkt.training.encode import IGNORE_INDEX
 from fedmkt.training.sft import sft_loss
+
+PURE_KD = replace(SETTINGS, public_sft=False, kd_weight=1.0, unmatched_weight=0.0)
 
 
 def _changed(before: dict, model) -> bool:
@@ -245,3 +249,108 @@ def test_the_bound_temperature_shapes_the_public_phase(tmp_path):
     assert cool.metrics["sft_loss"] != warm.metrics["sft_loss"] or cool.metrics["kd_loss"] != warm.metrics["kd_loss"]
     mine, theirs = get_adapter_state(client.model), get_adapter_state(hot.model)
     assert any(not torch.equal(mine[k], theirs[k]) for k in mine)
+
+
+def _one_round_of_targets(server, clients):
+    server.receive(_uploads(clients, 0), round=0)
+    server.select_and_align()
+    data, _ = server.public_payload(0)
+    for client in clients:
+        client.receive_llm(data, round=0)
+
+
+def test_without_public_sft_no_target_row_is_a_gold_one_hot_on_either_side(tmp_path):
+    server, clients = build_federation(tmp_path, settings=PURE_KD)
+    _one_round_of_targets(server, clients)
+    for side in (server, *clients):
+        assert side.targets, side.name
+        weights = torch.cat([t.weight for t in side.targets.values()])
+        mass = torch.cat([t.probs.sum(-1) for t in side.targets.values()])
+        assert (weights == 0).any(), f"{side.name}: some positions have no aligned teacher token"
+        assert torch.equal(weights == 0, mass == 0), f"{side.name}: an unaligned row carries mass"
+        assert (mass[weights > 0] < 1.0).all(), f"{side.name}: teacher rows are top-k, never a whole one-hot"
+
+
+def _with_other_answers(client):
+    """The client's public encodings with every gold answer label replaced (the input ids stay)."""
+    vocab = len(client.tokenizer)
+    view = client.participant.view
+    view.encoded = [
+        replace(ex, labels=tuple(label if label == IGNORE_INDEX else (label + 1) % vocab for label in ex.labels))
+        for ex in view.encoded
+    ]
+
+
+@pytest.mark.parametrize("kd_positions", ["answer", "all"])
+def test_without_public_sft_a_client_learns_the_same_whatever_the_public_answers_say(tmp_path, kd_positions):
+    """Two copies of a client with the same teacher rows, one whose public gold answers are all replaced:
+    without public SFT they train to identical adapters, over the selected samples only; with it they differ."""
+    server, (client, _) = build_federation(tmp_path, client_models=("tiny-gpt2-bpe", "tiny-gpt2-bpe"),
+                                           settings=replace(PURE_KD, kd_positions=kd_positions))
+    public, private = tiny_qa_split()
+    _one_round_of_targets(server, [client])
+    assert 0 < len(client.targets) < N_PUBLIC, "the LLM is chosen for some samples, not all"
+    adapters = {}
+    for public_sft in (False, True):
+        settings = client.settings if not public_sft else replace(SETTINGS, kd_weight=0.5, kd_positions=kd_positions)
+        for name in ("gold", "other"):
+            model, tokenizer = lora_model("tiny-gpt2-bpe", seed=1)  # the same weights as ``client``
+            twin = Client(name, model, tokenizer, private[0], public, server.info, settings=settings,
+                          alignment_cache=tmp_path, max_length=client.participant.max_length)
+            twin.targets = client.targets
+            if name == "other":
+                _with_other_answers(twin)
+            report = twin.train_public(train_args())
+            adapters[public_sft, name] = get_adapter_state(twin.model)
+            assert report.examples == (N_PUBLIC if public_sft else len(client.targets))
+    same = adapters[False, "gold"], adapters[False, "other"]
+    assert all(torch.equal(same[0][k], same[1][k]) for k in same[0])
+    control = adapters[True, "gold"], adapters[True, "other"]
+    assert any(not torch.equal(control[0][k], control[1][k]) for k in control[0])
+
+
+def test_without_public_sft_a_side_with_no_teacher_row_skips_its_public_phase(tmp_path):
+    server, (client, _) = build_federation(tmp_path, settings=PURE_KD)
+    before = get_adapter_state(client.model)
+    report = client.train_public(train_args())
+    assert report.steps == 0 and report.examples == 0 and "no teacher row" in report.skipped
+    assert not _changed(before, client.model)
+    assert build_federation(tmp_path)[1][0].train_public(train_args(max_steps=1)).steps == 1, "with SFT: trains"
+
+
+def test_all_positions_give_every_non_padding_position_a_teacher_row_and_the_loss_covers_them(tmp_path):
+    """Same tokenizer on both sides (tiny-qwen2-unigram shares tiny-llama-unigram's): every position of every
+    public sample that predicts a token has a teacher row, one per row sent, and every one weighs in the loss."""
+    server, (client,) = build_federation(tmp_path, client_models=("tiny-qwen2-unigram",),
+                                         settings=replace(SETTINGS, kd_positions="all"))
+    tokens = {uid: len(ids) for uid, ids in zip(server.participant.view.uids, server.participant.view.ids,
+                                                strict=True)}
+    data, sent = client.public_payload(0)
+    assert {s.uid: s.n_positions for s in decode(data).samples} == {uid: n - 1 for uid, n in tokens.items()}
+    assert sent.n_positions == sum(tokens.values()) - N_PUBLIC
+    server.receive({client.name: data}, round=0)
+    aligned = server.select_and_align()
+    assert aligned.aligned_samples == N_PUBLIC and aligned.rows == aligned.matched_rows == sent.n_positions
+    for index, target in server.targets.items():
+        assert target.n_positions == tokens[server.participant.view.uids[index]] - 1
+        assert (target.weight == 1).all() and (target.probs.sum(-1) > 0).all()
+    trained = server.train_public(train_args())
+    assert trained.metrics["kd_positions"] == 1.0 and trained.metrics["kd_loss"] > 0
+
+
+def test_all_positions_with_other_tokenizers_keep_one_row_per_position_on_both_sides(tmp_path):
+    settings = replace(SETTINGS, kd_positions="all")
+    server, clients = build_federation(tmp_path, settings=settings)
+    answer_only, answer_clients = build_federation(tmp_path / "answer")
+    _one_round_of_targets(server, clients)
+    for side in (server, *clients):
+        view = side.participant.view
+        for index, target in side.targets.items():
+            assert target.n_positions == len(view.ids[index]) - 1, side.name
+        assert all(a.size < p.size for a, p in zip(view.answer_rows, view.positions, strict=True))
+    sizes = {c.name: len(c.public_payload(1)[0]) for c in clients}
+    assert all(sizes[c.name] > 2 * len(c.public_payload(1)[0]) for c in answer_clients), "prompt rows travel"
+    data, _ = server.public_payload(1)
+    answer_clients[0].public_payload(1)
+    with pytest.raises(MessageRejected, match=r"expected \(\d+, 8\): one row per scored position \(kd_positions\)"):
+        answer_clients[0].receive_llm(data, round=1)

@@ -1,4 +1,5 @@
-"""SFT+KD training loss: exactly SFT at lambda 0, equal to a dense computation, per-sample rows by index."""
+"""SFT+KD training loss: exactly SFT at lambda 0, equal to a dense computation, per-sample rows by index;
+without public SFT no gold answer reaches it; with kd_positions all it covers every non-padding position."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from fedmkt.core.alignment import AlignedTopK
-from fedmkt.core.kd_training import KDTargets, make_kd_loss, targets_from_aligned
+from fedmkt.core.kd_training import KDTargets, make_kd_loss, public_examples, targets_from_aligned
 from fedmkt.core.topk import topk_distribution
 from fedmkt.data.tasks import get_task
 from fedmkt.errors import FedMKTError
@@ -15,7 +16,7 @@ from fedmkt.models.lora import attach_lora
 from fedmkt.models.tiny import build_tiny_model
 from fedmkt.training.batching import collate
 from fedmkt.training.encode import encode_examples
-from fedmkt.training.sft import answer_positions, sft_loss
+from fedmkt.training.sft import answer_positions, prediction_positions, sft_loss
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +35,19 @@ def _batch(encoded, rows):
     return collate([encoded[i] for i in rows], pad_id=0)
 
 
-def _random_targets(encoded, indices, k, vocab, seed=0, weight=1.0):
-    """Per example: random teacher top-k rows at its answer positions."""
+def _rows(example, kd_positions="answer"):
+    """Scored positions of one encoded example: its answer positions, or every one that predicts a token."""
+    if kd_positions == "all":
+        return len(example.input_ids) - 1
+    return int(answer_positions(torch.tensor([example.labels])).sum())
+
+
+def _random_targets(encoded, indices, k, vocab, seed=0, weight=1.0, kd_positions="answer"):
+    """Per example: random teacher top-k rows at its scored positions."""
     gen = torch.Generator().manual_seed(seed)
     targets = {}
     for i in indices:
-        n = int(answer_positions(torch.tensor([encoded[i].labels])).sum())
+        n = _rows(encoded[i], kd_positions)
         ids, probs = topk_distribution(torch.randn(n, vocab, generator=gen) * 3, k)
         targets[i] = KDTargets(ids, probs, torch.full((n,), weight))
     return targets
@@ -162,3 +170,120 @@ def test_targets_from_aligned_splits_per_sample_and_weights_fallback_rows():
     assert targets_from_aligned(aligned, [5])[0].weight.tolist() == [1.0] * 5
     with pytest.raises(FedMKTError, match="5 rows"):
         targets_from_aligned(aligned, [2, 2])
+
+
+def _other_answers(batch, vocab):
+    """The batch with every gold answer label replaced by another token; the input ids stay."""
+    labels = batch["labels"].clone()
+    answer = labels != -100
+    labels[answer] = (labels[answer] + 1 + torch.arange(int(answer.sum())) % (vocab - 1)) % vocab
+    assert (labels[answer] != batch["labels"][answer]).all()
+    return {**batch, "labels": labels}
+
+
+@pytest.mark.parametrize("kd_positions", ["answer", "all"])
+def test_without_public_sft_the_gold_answers_reach_neither_the_loss_nor_its_gradient(student, encoded,
+                                                                                    kd_positions):
+    """Teacher rows fixed (one sample without any): replacing every gold answer token in the labels changes
+    nothing without public SFT; with it (the control) the gradient moves, so the test can fail."""
+    model, tokenizer = student
+    vocab = len(tokenizer)
+    batch = _batch(encoded, [0, 3, 5, 1])
+    targets = _random_targets(encoded, [0, 5, 1], k=8, vocab=vocab, seed=4, kd_positions=kd_positions)
+    t = targets[5]
+    targets[5] = KDTargets(t.ids, t.probs * (torch.arange(t.n_positions) % 2)[:, None], t.weight % 2)  # gaps
+
+    def run(kd_weight, public_sft, data):
+        model.zero_grad()
+        loss, metrics = make_kd_loss(targets, kd_weight, public_sft=public_sft, kd_positions=kd_positions)(model, data)
+        loss.backward()
+        return loss.detach(), _grads(model), metrics
+
+    gold, gold_grads, metrics = run(1.0, False, batch)
+    other, other_grads, _ = run(1.0, False, _other_answers(batch, vocab))
+    assert torch.equal(gold, other) and float(gold) == metrics["kd_loss"] > 0
+    for name, grad in gold_grads.items():
+        assert torch.equal(grad, other_grads[name]), name
+    _, sft_grads, _ = run(0.5, True, batch)
+    _, moved_grads, _ = run(0.5, True, _other_answers(batch, vocab))
+    assert any(not torch.equal(sft_grads[name], moved_grads[name]) for name in sft_grads)
+
+
+@pytest.mark.parametrize(("kd_weight", "public_sft"), [(0.1, True), (0.7, True), (1.0, False)])
+def test_kd_over_all_positions_equals_a_dense_computation_over_every_attended_token(student, encoded, kd_weight,
+                                                                                     public_sft):
+    """kd_positions all, against the reference's averaging on full logits: SFT the mean over answer tokens,
+    KD the mean over every non-padding position that predicts a token (prompt included)."""
+    model, tokenizer = student
+    vocab = len(tokenizer)
+    rows = [2, 0, 4]
+    batch = _batch(encoded, rows)
+    assert (batch["attention_mask"] == 0).any(), "padded rows"
+    targets = _random_targets(encoded, [2, 4], k=vocab, vocab=vocab, seed=5, kd_positions="all")
+    model.zero_grad()
+    loss, metrics = make_kd_loss(targets, kd_weight, public_sft=public_sft, kd_positions="all")(model, batch)
+    loss.backward()
+    sparse_grads = _grads(model)
+
+    model.zero_grad()
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+    mask = batch["attention_mask"].bool()
+    scored = mask & torch.roll(mask, -1, dims=1)  # a real token follows
+    scored[:, -1] = False
+    assert int(scored.sum()) == int(mask.sum()) - len(rows), "every token but each row's last"
+    answer = answer_positions(batch["labels"])
+    ce = F.cross_entropy(logits[answer], torch.roll(batch["labels"], -1, dims=1)[answer])
+    dense = [torch.zeros(_rows(encoded[r], "all"), vocab) for r in rows]
+    weights = [torch.zeros(_rows(encoded[r], "all")) for r in rows]
+    for slot, r in enumerate(rows):
+        if r in targets:
+            dense[slot] = dense[slot].scatter_add(-1, targets[r].ids, targets[r].probs / targets[r].probs.sum(-1,
+                                                                                                          keepdim=True))
+            weights[slot] = targets[r].weight
+    kd = (-(torch.cat(dense) * F.log_softmax(logits[scored], -1)).sum(-1) * torch.cat(weights)).sum() / scored.sum()
+    reference = (1 - kd_weight) * ce + kd_weight * kd if public_sft else kd
+    reference.backward()
+    torch.testing.assert_close(loss, reference)
+    assert metrics["kd_positions"] == pytest.approx(float((torch.cat(weights) > 0).float().mean()))
+    for name, grad in _grads(model).items():
+        torch.testing.assert_close(sparse_grads[name], grad, msg=name)
+
+
+def test_a_teacher_row_at_a_prompt_position_trains_only_with_all_positions(student, encoded):
+    model, tokenizer = student
+    batch = _batch(encoded, [0])
+    prompt_row = int(prediction_positions(batch["attention_mask"])[0].nonzero()[0])  # the first position
+    assert not bool(answer_positions(batch["labels"])[0, prompt_row])
+    n = _rows(encoded[0], "all")
+    weight = torch.zeros(n)
+    weight[prompt_row] = 1.0
+    ids, probs = torch.full((n, 1), 7), torch.ones(n, 1)
+    model.zero_grad()
+    make_kd_loss({0: KDTargets(ids, probs, weight)}, 1.0, kd_positions="all")(model, batch)[0].backward()
+    assert any(g.abs().sum() > 0 for g in _grads(model).values())
+    with pytest.raises(FedMKTError, match="kd_positions"):  # rows for all positions, read as answer rows
+        make_kd_loss({0: KDTargets(ids, probs, weight)}, 1.0)(model, batch)
+    with pytest.raises(FedMKTError, match="kd_positions must be 'answer' or 'all'"):
+        make_kd_loss({}, 0.1, kd_positions="prompt")  # type: ignore[arg-type]
+
+
+def test_without_gold_fallback_unaligned_rows_carry_no_mass_and_no_weight():
+    aligned = AlignedTopK(
+        ids=torch.tensor([[4, 5], [9, 9], [6, 7]]),  # row 1: the one-hot on the gold next token 9
+        probs=torch.tensor([[0.5, 0.25], [1.0, 0.0], [0.75, 0.125]], dtype=torch.float16),
+        matched=torch.tensor([True, False, True]),
+    )
+    (kept,) = targets_from_aligned(aligned, [3], unmatched_weight=1.0)
+    (dropped,) = targets_from_aligned(aligned, [3], unmatched_weight=1.0, fallback=False)
+    assert kept.weight.tolist() == [1.0, 1.0, 1.0] and kept.probs[1].tolist() == [1.0, 0.0]
+    assert dropped.weight.tolist() == [1.0, 0.0, 1.0] and dropped.probs[1].tolist() == [0.0, 0.0]
+    assert torch.equal(dropped.probs[[0, 2]], kept.probs[[0, 2]])
+
+
+def test_without_public_sft_only_samples_with_a_weighted_teacher_row_are_trained(encoded):
+    none = KDTargets(torch.zeros(2, 1, dtype=torch.long), torch.zeros(2, 1), torch.zeros(2))
+    some = KDTargets(torch.zeros(2, 1, dtype=torch.long), torch.ones(2, 1), torch.tensor([0.0, 1.0]))
+    targets = {1: none, 4: some}
+    assert public_examples(encoded, targets) == list(encoded)
+    assert [ex.index for ex in public_examples(encoded, targets, public_sft=False)] == [4]
+    assert public_examples(encoded, {}, public_sft=False) == []

@@ -1,5 +1,6 @@
 """Sparse top-k KD: equals the dense reference, floors at the entropy, tempers exactly, masks, fp32;
-the fused SFT+KD that training runs equals the composition of SFT, KD and their weighting."""
+the fused SFT+KD that training runs equals the composition of SFT, KD and their weighting, also when
+SFT reads only the answer rows (kd_positions all); without public SFT the loss is the KD term alone."""
 
 import pytest
 import torch
@@ -7,6 +8,8 @@ import torch.nn.functional as F
 
 from fedmkt.core.losses import (
     fused_sft_kd,
+    fused_sft_kd_rows,
+    public_losses,
     sft_cross_entropy,
     sft_kd_loss,
     sft_kd_losses,
@@ -251,3 +254,67 @@ def test_fused_sft_kd_on_no_positions_is_zero_and_attached():
                                  torch.zeros(0, 4), torch.zeros(0), 0.1)
     loss.backward()
     assert (sft.item(), kd.item(), loss.item()) == (0.0, 0.0, 0.0) and logits.grad is not None
+
+
+@pytest.mark.parametrize(("n", "vocab", "k", "seed"), [(1, 7, 1, 0), (9, 40, 8, 1), (33, 300, 16, 2)])
+@pytest.mark.parametrize("kd_weight", [0.0, 0.1, 0.5, 1.0])
+def test_sft_on_answer_rows_and_kd_on_all_rows_is_the_composition_of_their_means(n, vocab, k, seed, kd_weight):
+    """kd_positions all: SFT is the mean over the answer rows only, KD the weighted mean over every row."""
+    ids, probs, weights = _kd_rows(n, vocab, k, seed + 10, 1.0)
+    gen = torch.Generator().manual_seed(seed + 30)
+    labels = torch.randint(0, vocab, (n,), generator=gen)
+    answer = torch.rand(n, generator=gen) < 0.4
+    answer[-1] = True  # every sample ends with its answer
+    logits = (torch.randn(n, vocab, generator=torch.Generator().manual_seed(seed)) * 2).requires_grad_()
+    for temperature in (1.0, 2.0):
+        sft, kd, loss = public_losses(logits, labels, ids, probs, weights, kd_weight, temperature, sft_rows=answer)
+        ref_sft = sft_cross_entropy(logits[answer], labels[answer])
+        ref_kd = sparse_kd_loss(logits, ids, probs, temperature=temperature, weights=weights)
+        ref_loss = (1 - kd_weight) * ref_sft + kd_weight * ref_kd
+        torch.testing.assert_close(loss, ref_loss)
+        torch.testing.assert_close(torch.stack([sft, kd]), torch.stack([ref_sft, ref_kd]).detach())
+        (grad,) = torch.autograd.grad(loss, logits)
+        (ref_grad,) = torch.autograd.grad(ref_loss, logits)
+        torch.testing.assert_close(grad, ref_grad)
+        if kd_weight < 1:  # the prompt rows' labels are not trained on
+            other = labels.clone()
+            other[~answer] = (other[~answer] + 1) % vocab
+            (moved,) = torch.autograd.grad(public_losses(logits, other, ids, probs, weights, kd_weight, temperature,
+                                                         sft_rows=answer)[2], logits)
+            torch.testing.assert_close(moved, grad)
+
+
+def test_sft_rows_covering_every_row_give_the_answer_only_loss():
+    ids, probs, weights = _kd_rows(12, 40, 8, 3, 1.0)
+    labels = torch.randint(0, 40, (12,), generator=torch.Generator().manual_seed(4))
+    logits = _logits(n=12, seed=5)
+    everything = torch.ones(12, dtype=torch.bool)
+    torch.testing.assert_close(fused_sft_kd_rows(logits, labels, everything, ids, probs, weights, 0.3),
+                               fused_sft_kd(logits, labels, ids, probs, weights, 0.3))
+    assert torch.equal(public_losses(logits, labels, ids, probs, weights, 0.3)[2],
+                       fused_sft_kd(logits, labels, ids, probs, weights, 0.3)[2]), "the default path is unchanged"
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+@pytest.mark.parametrize("answer_only", [True, False])
+def test_without_public_sft_the_loss_is_the_kd_term_and_no_label_reaches_its_gradient(temperature, answer_only):
+    ids, probs, weights = _kd_rows(20, 40, 8, 6, 0.0)
+    labels = torch.randint(0, 40, (20,), generator=torch.Generator().manual_seed(7))
+    rows = None if answer_only else torch.arange(20) >= 12
+    logits = _logits(n=20, seed=8).requires_grad_()
+    sft, kd, loss = public_losses(logits, labels, ids, probs, weights, 1.0, temperature, sft_rows=rows,
+                                  public_sft=False)
+    ref = sparse_kd_loss(logits, ids, probs, temperature=temperature, weights=weights)
+    assert torch.equal(loss, ref) and torch.equal(kd, ref.detach())
+    scored = slice(None) if rows is None else rows
+    torch.testing.assert_close(sft, sft_cross_entropy(logits[scored], labels[scored]).detach())
+    (grad,) = torch.autograd.grad(loss, logits)
+    other = (labels + torch.randint(1, 40, (20,), generator=torch.Generator().manual_seed(9))) % 40
+    assert (other != labels).all()
+    (grad_other,) = torch.autograd.grad(public_losses(logits, other, ids, probs, weights, 1.0, temperature,
+                                                      sft_rows=rows, public_sft=False)[2], logits)
+    assert torch.equal(grad, grad_other), "the gold labels moved the gradient"
+    (with_sft,) = torch.autograd.grad(public_losses(logits, other, ids, probs, weights, 0.5, temperature,
+                                                    sft_rows=rows)[2], logits)
+    assert not torch.equal(with_sft, torch.autograd.grad(public_losses(
+        logits, labels, ids, probs, weights, 0.5, temperature, sft_rows=rows)[2], logits)[0]), "control: SFT reads them"

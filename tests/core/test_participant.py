@@ -1,15 +1,16 @@
-"""Participant: the public set encoded once, its top-k messages, their reports and reuse."""
+"""Participant: the public set encoded once, its top-k messages (at answer or at all positions), their reports
+and reuse."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from roles_fixtures import TOP_K, lora_model, participant, tiny_qa_split
+from roles_fixtures import MAX_LENGTH, TOP_K, lora_model, participant, tiny_qa_split
 
 from fedmkt.core.message_checks import receive
 from fedmkt.core.messages import decode, encode
-from fedmkt.core.participant import logit_width
+from fedmkt.core.participant import Participant, logit_width
 from fedmkt.training.batching import collate
 from fedmkt.training.sft import sft_loss
 
@@ -61,3 +62,26 @@ def test_logit_width_is_the_heads_rows_not_the_tokenizers_length():
     model, tokenizer = lora_model("tiny-gpt2-bpe", 0)
     model.base_model.model.resize_token_embeddings(len(tokenizer) + 5)
     assert logit_width(model) == len(tokenizer) + 5
+
+
+@pytest.mark.parametrize("model_name", ["tiny-qwen2-wordpiece", "tiny-gemma3-wordpiece"])
+def test_all_position_messages_hold_the_answer_messages_rows_and_the_same_answer_nll(public, model_name):
+    """kd_positions all: one row per position a token follows; at the answer rows the same top-k as the
+    answer-only pass, the same answer NLL and gold agreement; the head in small chunks changes nothing."""
+    answer = participant("a", model_name, public, seed=3)
+    every = Participant("a", answer.model, answer.tokenizer, public, MAX_LENGTH, "all")
+    narrow, wide = answer.public_payload(0, TOP_K), every.public_payload(0, TOP_K)
+    assert wide[2].n_positions == sum(len(ids) - 1 for ids in every.view.ids) > 2 * narrow[2].n_positions
+    receive(wide[1], expected_positions=every.expected_positions(), vocab_size=every.vocab_size, top_k=TOP_K,
+            sender="a", round=0)
+    for a, b, rows in zip(narrow[0].samples, wide[0].samples, every.view.answer_rows, strict=True):
+        np.testing.assert_array_equal(a.token_ids, b.token_ids[rows])
+        np.testing.assert_allclose(a.probs.astype(np.float32), b.probs[rows].astype(np.float32), atol=2e-3)
+        assert a.nll == pytest.approx(b.nll, rel=1e-4)
+    assert wide[2].gold_top1 == pytest.approx(narrow[2].gold_top1)
+    assert wide[2].gold_prob == pytest.approx(narrow[2].gold_prob, abs=1e-3)
+    every.head_chunk_logits = 3 * every.vocab_size  # three rows per head chunk
+    chunked = every.public_distributions(0, TOP_K)
+    for b, c in zip(wide[0].samples, chunked.samples, strict=True):
+        np.testing.assert_array_equal(b.token_ids, c.token_ids)
+        np.testing.assert_allclose(b.probs.astype(np.float32), c.probs.astype(np.float32), atol=1e-3)

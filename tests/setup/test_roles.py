@@ -18,10 +18,14 @@ CONFIG = load_preset("tiny")[2]  # one client
 
 
 def test_exchange_settings_carry_every_field_of_the_fedmkt_section():
-    fm = CONFIG.fedmkt.model_copy(update={"top_k": 7, "public_batch_size": 3, "unmatched_weight": 0.25,
-                                          "kd_weight": 0.4, "temperature": 2.0})
-    assert exchange_settings(fm) == ExchangeSettings(top_k=7, public_batch_size=3, unmatched_weight=0.25,
-                                                     kd_weight=0.4, temperature=2.0)
+    fm = CONFIG.fedmkt.model_copy(update={"top_k": 7, "public_batch_size": 3, "unmatched_weight": 0.0,
+                                          "kd_weight": 1.0, "temperature": 2.0, "public_sft": False,
+                                          "kd_positions": "all"})
+    assert exchange_settings(fm) == ExchangeSettings(top_k=7, public_batch_size=3, unmatched_weight=0.0,
+                                                     kd_weight=1.0, temperature=2.0, public_sft=False,
+                                                     kd_positions="all")
+    assert set(type(fm).model_fields) - {"rounds", "eval_every", "train_private_each_round"} == {
+        f for f in ExchangeSettings.__dataclass_fields__}, "a fedmkt field the roles never see"
 
 
 def test_roles_take_their_names_lengths_and_the_runs_settings_from_the_config(tmp_path, monkeypatch):

@@ -12,7 +12,14 @@ from fedmkt.models.tiny import build_tiny_model
 from fedmkt.training.batching import BucketedBatches, collate
 from fedmkt.training.encode import encode_examples
 from fedmkt.training.loop import TrainArgs
-from fedmkt.training.sft import answer_logits, answer_positions, sft_loss, train_sft
+from fedmkt.training.sft import (
+    answer_logits,
+    answer_positions,
+    prediction_positions,
+    sequence_logits,
+    sft_loss,
+    train_sft,
+)
 
 QA = [Example(f"qa/{a}-{b}", f"Question: What is {a} plus {b}?\nAnswer:", f" {a + b}")
       for a, b in [(1, 2), (3, 4), (5, 6), (7, 1), (2, 9), (8, 8), (0, 5), (6, 3)]]
@@ -98,3 +105,21 @@ def test_one_lora_sft_step_on_a_packaged_model(name):
     assert stats.steps == 1 and all(torch.isfinite(torch.tensor(r["loss"])) for r in records)
     assert 0 < records[0]["loss"] < 20
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_sequence_logits_are_the_full_logits_wherever_a_real_token_follows():
+    model, tok = build_tiny_model("tiny-gpt2-bpe", seed=0)
+    batch = collate(encode_examples(tok, MIXED, max_length=64), tok.pad_token_id)
+    lengths = batch["attention_mask"].sum(dim=1)
+    assert len(set(lengths.tolist())) > 1, "padded rows"
+    with torch.no_grad():
+        scored = sequence_logits(model, batch)
+        answers = answer_logits(model, batch)
+        full = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert scored.counts() == (lengths - 1).tolist()
+    positions = prediction_positions(batch["attention_mask"])
+    torch.testing.assert_close(scored.logits, full[positions], rtol=1e-4, atol=1e-5)
+    assert scored.targets.tolist() == [int(batch["input_ids"][r, c + 1]) for r, c in positions.nonzero().tolist()]
+    assert scored.answer is not None and answers.answer is None
+    torch.testing.assert_close(scored.logits[scored.answer], answers.logits)
+    assert torch.equal(scored.targets[scored.answer], answers.targets)

@@ -27,12 +27,12 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from fedmkt.core.exchange_settings import ExchangeSettings
-from fedmkt.core.kd_training import KDTargets, make_kd_loss
+from fedmkt.core.kd_training import KDTargets
 from fedmkt.core.participant import Participant
 from fedmkt.core.peer import PeerInfo
 from fedmkt.core.reports import AlignReport, MessageReport, PhaseReport
 from fedmkt.core.selection import ClientSelection, select_client_teacher
-from fedmkt.core.train_phase import Log, train_phase
+from fedmkt.core.train_phase import Log, public_phase, train_phase
 from fedmkt.data.example import Example
 from fedmkt.errors import FedMKTError
 from fedmkt.training.batching import pad_id
@@ -100,7 +100,7 @@ class Client(PrivateClient):
     ) -> None:
         super().__init__(name, model, tokenizer, private, max_length=max_length)
         self.settings = settings
-        self.participant = Participant(name, model, tokenizer, public, max_length)
+        self.participant = Participant(name, model, tokenizer, public, max_length, settings.kd_positions)
         self.server = self.participant.peer(server, alignment_cache)
         self.own_nll: dict[str, float] = {}
         self.own_round: int | None = None
@@ -148,7 +148,8 @@ class Client(PrivateClient):
         selection = select_client_teacher(message.nll_by_uid(), self.own_nll, uids)
         selected = time.perf_counter()
         hits, misses = self.server.aligner.hits, self.server.aligner.misses
-        targets, matched = self.server.align(message, selection.uids_to_distill(), self.settings.unmatched_weight)
+        targets, matched = self.server.align(message, selection.uids_to_distill(), self.settings.unmatched_weight,
+                                             fallback=self.settings.public_sft)
         aligned = time.perf_counter()
         self.targets, self.selection = targets, selection
         return AlignReport(
@@ -165,9 +166,9 @@ class Client(PrivateClient):
         """Step 8: SFT + KD toward the LLM on the selected public samples, SFT alone elsewhere.
 
         Without a received message (none yet, or the last one rejected) this is plain SFT on the
-        public set.
+        public set. Without public SFT (``settings.public_sft`` False) it is KD alone on the samples
+        with a teacher row, and skipped when there are none.
         """
-        loss_fn = make_kd_loss(self.targets, self.settings.kd_weight, self.settings.temperature)
-        return train_phase(self.name, self.model, self.pad_id, self.participant.encoded_public, loss_fn, args,
-                           "public", progress, log)
+        return public_phase(self.name, self.model, self.pad_id, self.participant.encoded_public, self.targets,
+                            self.settings, args, progress, log)
 

@@ -14,9 +14,11 @@ but only read at the teacher's k ids (a gather), so no dense ``(batch, seq, voca
 ever built; the student's logits come from ``fedmkt.models.logits.selected_logits`` at the
 scored positions only, shape ``(n, vocab)``. All maths in fp32.
 
-What training runs is :func:`sft_kd_losses`: at ``T = 1`` (the default) :func:`fused_sft_kd`, one
-gather for both terms, tested equal to composing :func:`sft_cross_entropy`,
-:func:`sparse_kd_loss` and :func:`sft_kd_loss`, which it runs at any other temperature.
+What training runs is :func:`public_losses`: by default :func:`sft_kd_losses`, at ``T = 1`` (the
+default) :func:`fused_sft_kd`, one gather for both terms, tested equal to composing
+:func:`sft_cross_entropy`, :func:`sparse_kd_loss` and :func:`sft_kd_loss`, which it runs at any
+other temperature. With ``kd_positions: all`` SFT reads the answer rows and KD every row
+(:func:`fused_sft_kd_rows`); with ``public_sft: false`` the loss is the KD term alone.
 
 Decisions:
 
@@ -182,4 +184,67 @@ def sft_kd_losses(
         return fused_sft_kd(logits, labels, teacher_ids, teacher_probs, weights, kd_weight)
     sft = sft_cross_entropy(logits, labels)
     kd = sparse_kd_loss(logits, teacher_ids, teacher_probs, temperature=temperature, weights=weights)
+    return sft.detach(), kd.detach(), sft_kd_loss(sft, kd, kd_weight)
+
+
+def fused_sft_kd_rows(
+    logits: Tensor, labels: Tensor, sft_rows: Tensor, teacher_ids: Tensor, teacher_probs: Tensor, weights: Tensor,
+    kd_weight: float,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`fused_sft_kd` when SFT reads only some of the rows (``kd_positions: all``), at ``T = 1``.
+
+    ``(1 - lambda) * SFT + lambda * KD`` with SFT the mean cross-entropy over the ``sft_rows`` (the
+    answer positions) and KD the weighted mean over ALL ``n`` rows, each a mean over its own rows as
+    the reference averages its LM loss (over labelled tokens) and its distillation loss (over every
+    attended token); still one gather. Equal (up to rounding) to :func:`sft_cross_entropy` on the
+    SFT rows, :func:`sparse_kd_loss` on all rows and :func:`sft_kd_loss`.
+
+    Args:
+        logits, labels, teacher_ids, teacher_probs, weights, kd_weight: as :func:`fused_sft_kd`, over
+            every scored row (``labels``: each row's next token).
+        sft_rows: ``(n,)`` bool, the rows SFT reads (at least one when ``n > 0``).
+    """
+    logp = torch.log_softmax(logits.float(), dim=-1)  # (n, vocab)
+    n = logp.shape[0]
+    if n == 0:
+        zero = logp.sum() * 0.0
+        return zero.detach(), zero.detach(), zero
+    share = n / max(int(sft_rows.sum()), 1)  # the SFT mean over its rows, written as a mean over all n
+    q = _renormalised(teacher_probs.float().clamp_min(0.0))  # (n, k)
+    picked = logp.gather(-1, torch.cat([labels[:, None], teacher_ids.long()], dim=-1))  # (n, 1 + k)
+    sft_coef = (1.0 - kd_weight) * share * sft_rows.float()[:, None]  # (n, 1)
+    coef = torch.cat([sft_coef, kd_weight * weights.float()[:, None] * q], dim=-1)
+    loss = -(coef * picked).sum(dim=-1).mean()
+    with torch.no_grad():
+        sft = -picked[sft_rows, 0].mean()
+        kd = (-(q * picked[:, 1:]).sum(dim=-1) * weights.float()).mean()
+    return sft, kd, loss
+
+
+def public_losses(
+    logits: Tensor, labels: Tensor, teacher_ids: Tensor, teacher_probs: Tensor, weights: Tensor,
+    kd_weight: float, temperature: float = 1.0, *, sft_rows: Tensor | None = None, public_sft: bool = True,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The public-phase loss over ``n`` scored rows, for both switches of the exchange settings.
+
+    - ``public_sft`` (the paper's loss): ``(1 - lambda) * SFT + lambda * KD``; with ``sft_rows`` None
+      every row is an answer row and this is :func:`sft_kd_losses` exactly, else
+      :func:`fused_sft_kd_rows` (composed at ``T != 1``).
+    - not ``public_sft``: KD alone (:func:`sparse_kd_loss` with the weights), whatever ``kd_weight``;
+      the gold ``labels`` never enter the loss. The SFT value is still returned, computed without
+      gradient over the SFT rows, so a run can watch the gold answers' cross-entropy move.
+
+    Returns the SFT and KD values (detached) and the loss, as :func:`fused_sft_kd`.
+    """
+    if public_sft and sft_rows is None:
+        return sft_kd_losses(logits, labels, teacher_ids, teacher_probs, weights, kd_weight, temperature)
+    rows = torch.ones_like(labels, dtype=torch.bool) if sft_rows is None else sft_rows
+    if public_sft and temperature == 1.0:
+        return fused_sft_kd_rows(logits, labels, rows, teacher_ids, teacher_probs, weights, kd_weight)
+    kd = sparse_kd_loss(logits, teacher_ids, teacher_probs, temperature=temperature, weights=weights)
+    if not public_sft:
+        with torch.no_grad():
+            sft = sft_cross_entropy(logits[rows], labels[rows]) if bool(rows.any()) else kd * 0.0
+        return sft.detach(), kd.detach(), kd
+    sft = sft_cross_entropy(logits[rows], labels[rows])
     return sft.detach(), kd.detach(), sft_kd_loss(sft, kd, kd_weight)

@@ -102,7 +102,7 @@ def _sample_problem(
     if not isinstance(probs, np.ndarray) or probs.dtype != np.float16:
         return f"probs dtype {getattr(probs, 'dtype', type(probs).__name__)}, expected float16"
     if ids.shape != (n_pos, k):
-        return f"token_ids shape {ids.shape}, expected ({n_pos}, {k})"
+        return f"token_ids shape {ids.shape}, expected ({n_pos}, {k}): one row per scored position (kd_positions)"
     if probs.shape != (n_pos, k):
         return f"probs shape {probs.shape}, expected ({n_pos}, {k})"
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):

@@ -15,7 +15,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
@@ -34,10 +36,10 @@ from fedmkt.core.reports import MessageReport
 from fedmkt.core.topk import answer_nll, topk_distribution
 from fedmkt.data.example import Example
 from fedmkt.errors import FedMKTError
-from fedmkt.models.logits import decoder_and_head
+from fedmkt.models.logits import decoder_and_head, head_logits, hidden_states
 from fedmkt.training.batching import collate, pad_id
 from fedmkt.training.encode import EncodedExample
-from fedmkt.training.sft import answer_logits
+from fedmkt.training.sft import answer_logits, answer_positions, next_token_ids, prediction_positions
 
 
 def logit_width(model: nn.Module) -> int:
@@ -55,18 +57,23 @@ class Participant:
         tokenizer: its tokenizer.
         public: the shared public set.
         max_length: the encoding length of the public set.
+        kd_positions: the positions its messages carry and its peers' rows are aligned onto
+            (``PublicView``): ``answer`` or ``all``.
     """
+
+    head_chunk_logits = 2**28
+    """Logits per LM-head chunk of the all-positions pass (1 GiB in fp32)."""
 
     def __init__(
         self, name: str, model: nn.Module, tokenizer: PreTrainedTokenizerBase,
-        public: Sequence[Example], max_length: int,
+        public: Sequence[Example], max_length: int, kd_positions: Literal["answer", "all"] = "answer",
     ) -> None:
         self.name = name
         self.model = model
         self.tokenizer = tokenizer
         self.public = list(public)
         self.max_length = max_length
-        self.view = PublicView(tokenizer, self.public, max_length)
+        self.view = PublicView(tokenizer, self.public, max_length, kd_positions)
         self.vocab_size = logit_width(model)
         self.pad_id = pad_id(tokenizer)
 
@@ -79,18 +86,44 @@ class Participant:
         return self.view.encoded
 
     def expected_positions(self) -> dict[str, int]:
-        """uid -> answer positions under this participant's tokenizer (validates messages FROM it)."""
+        """uid -> scored positions under this participant's tokenizer (validates messages FROM it)."""
         return self.view.expected_positions()
 
     def peer(self, info: PeerInfo, cache_directory: Path) -> Peer:
         """``info``'s participant as seen from this one (aligner ``info`` -> us, its map cached in the folder)."""
         return Peer(info, self.public, self.view, self.tokenizer, cache_directory)
 
+    def _all_position_samples(
+        self, uids: list[str], batch: dict[str, torch.Tensor], top_k: int
+    ) -> list[SampleDistributions]:
+        """One batch's samples with a row at every position that predicts a token (``kd_positions: all``).
+
+        The NLL is still the answer's. These rows are several times the answers' and a large
+        vocabulary's head is wide (Gemma: 262,144), so after one pass of the decoder the head is
+        applied to chunks of rows (``head_chunk_logits`` logits each), keeping only each chunk's top-k.
+        """
+        positions = prediction_positions(batch["attention_mask"])  # (b, seq)
+        hidden = hidden_states(self.model, batch["input_ids"], batch["attention_mask"])[positions]  # (n, h)
+        next_ids = next_token_ids(batch["input_ids"])[positions]  # (n,)
+        chunk = max(1, self.head_chunk_logits // self.vocab_size)
+        ids, probs, nll = [], [], []
+        for rows, targets in zip(hidden.split(chunk), next_ids.split(chunk), strict=True):
+            logits = head_logits(self.model, rows)  # (c, vocab)
+            top_ids, top_probs = topk_distribution(logits, top_k)
+            ids.append(top_ids)
+            probs.append(top_probs)
+            nll.append(torch.nn.functional.cross_entropy(logits.float(), targets, reduction="none"))
+        sample_index = positions.nonzero()[:, 0]  # (n,)
+        answer = answer_positions(batch["labels"])[positions]  # (n,)
+        totals = torch.zeros(len(uids), dtype=torch.float32, device=hidden.device)
+        answer_nll_ = totals.index_add_(0, sample_index[answer], torch.cat(nll)[answer])
+        return pack_samples(uids, torch.cat(ids), torch.cat(probs), answer_nll_, sample_index, self.vocab_size)
+
     @torch.no_grad()
     def public_distributions(
         self, round: int, top_k: int, batch_size: int = 16, sender: str | None = None
     ) -> DistributionMessage:
-        """Top-k distribution at every answer position and the answer NLL of each public sample.
+        """Top-k distribution at every scored position and the answer NLL of each public sample.
 
         Batches are formed by length (little padding), in eval mode without gradients; the
         samples of the message are in public-set order. Deterministic: no sampling, no dropout.
@@ -107,11 +140,15 @@ class Participant:
                 rows = order[start : start + batch_size]
                 padded = collate([self.view.encoded[i] for i in rows], self.pad_id)
                 batch = {k: v.to(device) for k, v in padded.items()}
+                uids = [self.view.uids[i] for i in rows]
+                if self.view.kd_positions == "all":
+                    for sample in self._all_position_samples(uids, batch, top_k):
+                        samples[sample.uid] = sample
+                    continue
                 answers = answer_logits(self.model, batch)  # logits (n, vocab)
                 sample_index = answers.sample_index()  # (n,)
                 ids, probs = topk_distribution(answers.logits, top_k)  # (n, k)
                 nll = answer_nll(answers.logits, answers.targets, sample_index, len(rows))  # (b,)
-                uids = [self.view.uids[i] for i in rows]
                 for sample in pack_samples(uids, ids, probs, nll, sample_index, answers.logits.shape[-1]):
                     samples[sample.uid] = sample
         finally:
@@ -134,7 +171,7 @@ class Participant:
         data = encode(message)
         encoded = time.perf_counter()
         rows = [self.view.index_of(sample.uid) for sample in message.samples]
-        agreement = gold_agreement(message.samples, [self.view.ids[i][self.view.positions[i] + 1] for i in rows])
+        agreement = gold_agreement(*self._answer_rows(message, rows))
         report = MessageReport(
             sender=self.name, round=round, n_samples=len(message.samples),
             n_positions=sum(s.n_positions for s in message.samples), nbytes=len(data),
@@ -142,3 +179,17 @@ class Participant:
             reused=reuse is not None, gold_top1=agreement.top1, gold_prob=agreement.prob,
         )
         return message, data, report
+
+    def _answer_rows(
+        self, message: DistributionMessage, rows: list[int]
+    ) -> tuple[list[SampleDistributions], list[np.ndarray]]:
+        """The message's rows at answer positions and the gold answer token each predicts (``gold_agreement``)."""
+        view = self.view
+        golds = [view.ids[i][view.positions[i][view.answer_rows[i]] + 1] for i in rows]
+        if view.kd_positions == "answer":
+            return message.samples, golds
+        samples = [
+            replace(s, token_ids=s.token_ids[view.answer_rows[i]], probs=s.probs[view.answer_rows[i]])
+            for s, i in zip(message.samples, rows, strict=True)
+        ]
+        return samples, golds

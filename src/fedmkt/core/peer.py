@@ -1,7 +1,7 @@
 """Another participant as seen from this one: its messages validated and aligned into our tokens.
 
 Paper section 3.2, workflow steps 3 and 7: a side receives the other's top-k distributions and
-aligns them into its own vocabulary and answer positions. A :class:`Peer` holds what that needs:
+aligns them into its own vocabulary and scored positions (``kd_positions``). A :class:`Peer` holds what that needs:
 the peer's shared metadata (:class:`PeerInfo`: name, tokenizer, logit width), the public set under
 ITS tokenizer (to validate its messages and find its positions) and the
 :class:`~fedmkt.core.alignment.Aligner` from its vocabulary into ours. Every public sample's
@@ -59,7 +59,7 @@ class Peer:
     ) -> None:
         start = time.perf_counter()
         self.info = info
-        self.view = PublicView(info.tokenizer, public, info.max_length)
+        self.view = PublicView(info.tokenizer, public, info.max_length, own.kd_positions)
         if self.view.uids != own.uids:
             raise FedMKTError(f"peer {info.name!r}: public set differs from ours (uids or order)")
         self.own = own
@@ -80,9 +80,13 @@ class Peer:
         )
 
     def align(
-        self, message: DistributionMessage, uids: Sequence[str], unmatched_weight: float = 1.0
+        self, message: DistributionMessage, uids: Sequence[str], unmatched_weight: float = 1.0, *,
+        fallback: bool = True,
     ) -> tuple[dict[int, KDTargets], int]:
-        """The peer's rows for ``uids`` at our answer positions, in our vocabulary.
+        """The peer's rows for ``uids`` at our scored positions, in our vocabulary.
+
+        ``unmatched_weight`` and ``fallback`` say what positions without an aligned peer row carry
+        (``targets_from_aligned``).
 
         Returns:
             our encoded-example index -> :class:`KDTargets` (for the training loss), and how many
@@ -103,5 +107,6 @@ class Peer:
             torch.from_numpy(np.concatenate([s.probs for s in rows]).astype(np.float32)),
         )
         counts = [self.own.positions[i].size for i in index]
-        targets = dict(zip(index, targets_from_aligned(aligned, counts, unmatched_weight), strict=True))
+        targets = dict(zip(index, targets_from_aligned(aligned, counts, unmatched_weight, fallback=fallback),
+                           strict=True))
         return targets, int(aligned.matched.sum())

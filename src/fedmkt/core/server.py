@@ -30,13 +30,13 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from fedmkt.core.exchange_settings import ExchangeSettings
-from fedmkt.core.kd_training import KDTargets, make_kd_loss
+from fedmkt.core.kd_training import KDTargets
 from fedmkt.core.messages import DistributionMessage, decode
 from fedmkt.core.participant import Participant
 from fedmkt.core.peer import Peer, PeerInfo
 from fedmkt.core.reports import AlignReport, MessageReport, PhaseReport, ReceiveReport
 from fedmkt.core.selection import ServerSelection, select_server_teachers
-from fedmkt.core.train_phase import Log, train_phase
+from fedmkt.core.train_phase import Log, public_phase
 from fedmkt.data.example import Example
 from fedmkt.errors import FedMKTError
 from fedmkt.training.loop import ProgressCallback, TrainArgs
@@ -60,7 +60,7 @@ class Server:
         self, name: str, model: nn.Module, tokenizer: PreTrainedTokenizerBase, public: Sequence[Example],
         *, settings: ExchangeSettings, alignment_cache: Path, max_length: int = 512, frozen: bool = False,
     ) -> None:
-        self.participant = Participant(name, model, tokenizer, public, max_length)
+        self.participant = Participant(name, model, tokenizer, public, max_length, settings.kd_positions)
         self.settings = settings
         self.frozen = frozen
         self.alignment_cache = alignment_cache
@@ -135,7 +135,7 @@ class Server:
             aligner = self.clients[name].aligner
             before = aligner.hits, aligner.misses
             client_targets, client_matched = self.clients[name].align(
-                message, selection.uids_for(name), self.settings.unmatched_weight
+                message, selection.uids_for(name), self.settings.unmatched_weight, fallback=self.settings.public_sft
             )
             targets |= client_targets
             matched += client_matched
@@ -151,15 +151,16 @@ class Server:
     def train_public(
         self, args: TrainArgs, progress: ProgressCallback | None = None, log: Log | None = None
     ) -> PhaseReport:
-        """Step 4: SFT + KD toward each sample's selected client (SFT alone where none)."""
+        """Step 4: SFT + KD toward each sample's selected client (SFT alone where none; KD alone, on the
+        samples with a teacher row, without public SFT)."""
         if self.frozen:
             return PhaseReport(
                 participant=self.name, phase="public", examples=len(self.participant.view), steps=0,
                 tokens=0, seconds=0.0, mean_loss=float("nan"), skipped="frozen LLM (LLM2SLM)",
             )
-        loss_fn = make_kd_loss(self.targets, self.settings.kd_weight, self.settings.temperature)
         p = self.participant
-        return train_phase(self.name, self.model, p.pad_id, p.encoded_public, loss_fn, args, "public", progress, log)
+        return public_phase(self.name, self.model, p.pad_id, p.encoded_public, self.targets, self.settings, args,
+                            progress, log)
 
     def public_payload(self, round: int) -> tuple[bytes, MessageReport]:
         """Steps 5-6: the encoded message for every client, and its report.

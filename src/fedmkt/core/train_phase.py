@@ -3,15 +3,18 @@
 Paper section 3.2, workflow steps 1, 4 and 8 (and the baselines' fine-tuning): the model's
 adapter trained on encoded examples with a loss, length-bucketed and shuffled by the seed, and a
 :class:`~fedmkt.core.reports.PhaseReport` of what it did. A plain function: training needs a
-model and examples, not a participant over the public set.
+model and examples, not a participant over the public set. :func:`public_phase` is steps 4 and 8,
+the run's exchange settings deciding the loss and which public samples it reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from torch import nn
 
+from fedmkt.core.exchange_settings import ExchangeSettings
+from fedmkt.core.kd_training import KDTargets, make_kd_loss, public_examples
 from fedmkt.core.reports import PhaseReport
 from fedmkt.errors import FedMKTError
 from fedmkt.training.batching import BucketedBatches
@@ -49,3 +52,23 @@ def train_phase(
         tokens=stats.tokens, seconds=stats.seconds, mean_loss=stats.mean_loss,
         metrics={key: sum(v) / len(v) for key, v in metrics.items()},
     )
+
+
+def public_phase(
+    participant: str, model: nn.Module, pad_id: int, encoded: Sequence[EncodedExample],
+    targets: Mapping[int, KDTargets], settings: ExchangeSettings, args: TrainArgs,
+    progress: ProgressCallback | None = None, log: Log | None = None,
+) -> PhaseReport:
+    """Workflow steps 4 and 8: the public set with the run's public-phase loss toward ``targets``.
+
+    With public SFT (the default) every public sample is trained on; without it only the samples
+    with a teacher row (``public_examples``), and with none the phase is skipped: a KD-alone loss
+    would be zero, yet AdamW's weight decay would still move the adapter.
+    """
+    examples = public_examples(encoded, targets, settings.public_sft)
+    if not examples:
+        return PhaseReport(participant=participant, phase="public", examples=0, steps=0, tokens=0, seconds=0.0,
+                           mean_loss=float("nan"), skipped="no teacher row to distil (public_sft false)")
+    loss_fn = make_kd_loss(targets, settings.kd_weight, settings.temperature, public_sft=settings.public_sft,
+                           kd_positions=settings.kd_positions)
+    return train_phase(participant, model, pad_id, examples, loss_fn, args, "public", progress, log)

@@ -31,7 +31,8 @@ def exchange_settings(fedmkt: FedMKTConfig) -> ExchangeSettings:
     """The experiment's ``fedmkt`` section as the settings the roles bind."""
     return ExchangeSettings(
         top_k=fedmkt.top_k, public_batch_size=fedmkt.public_batch_size, unmatched_weight=fedmkt.unmatched_weight,
-        kd_weight=fedmkt.kd_weight, temperature=fedmkt.temperature,
+        kd_weight=fedmkt.kd_weight, temperature=fedmkt.temperature, public_sft=fedmkt.public_sft,
+        kd_positions=fedmkt.kd_positions,
     )
 
 

@@ -27,24 +27,39 @@ def next_token_labels(labels: Tensor) -> Tensor:
     return torch.cat([labels[:, 1:], pad], dim=1)
 
 
+def next_token_ids(input_ids: Tensor) -> Tensor:
+    """``(batch, seq)`` ids shifted left by one: entry ``i`` is token ``i + 1`` (the last column is meaningless)."""
+    return torch.roll(input_ids, -1, dims=1)
+
+
 def answer_positions(labels: Tensor) -> Tensor:
     """``(batch, seq)`` bool: positions whose next token is an answer token (where logits are needed)."""
     return next_token_labels(labels) != IGNORE_INDEX
 
 
+def prediction_positions(attention_mask: Tensor) -> Tensor:
+    """``(batch, seq)`` bool: real positions whose next token is real too, i.e. every position that predicts
+    a token of the sample, prompt included (a right-padded row of ``m`` tokens has ``m - 1``)."""
+    real = attention_mask != 0
+    return real & torch.cat([real[:, 1:], torch.zeros_like(real[:, :1])], dim=1)
+
+
 @dataclass(frozen=True)
 class AnswerLogits:
-    """A model's logits at a batch's answer positions, and the answer token each row predicts.
+    """A model's logits at a batch's scored positions, and the token each row predicts.
 
     Attributes:
-        logits: ``(n, vocab)`` at the answer positions, batch-major then sequence order.
-        targets: ``(n,)`` int64 answer token each row predicts.
+        logits: ``(n, vocab)`` at the scored positions, batch-major then sequence order.
+        targets: ``(n,)`` int64 token each row predicts (the answer token at answer positions).
         positions: ``(batch, seq)`` bool, where the rows were taken.
+        answer: ``(n,)`` bool, the rows whose next token is an answer token; ``None``: every row
+            (:func:`answer_logits`).
     """
 
     logits: Tensor
     targets: Tensor
     positions: Tensor
+    answer: Tensor | None = None
 
     def counts(self) -> list[int]:
         """Rows per example of the batch."""
@@ -61,6 +76,19 @@ def answer_logits(model: nn.Module, batch: Batch) -> AnswerLogits:
     positions = targets != IGNORE_INDEX  # (batch, seq)
     logits = selected_logits(model, batch["input_ids"], batch["attention_mask"], positions)  # (n, vocab)
     return AnswerLogits(logits, targets[positions], positions)
+
+
+def sequence_logits(model: nn.Module, batch: Batch) -> AnswerLogits:
+    """Logits at every :func:`prediction_positions` of the batch, each row's next token, and which rows
+    are answer rows (``answer``): what distillation over whole sequences (``kd_positions: all``) reads.
+
+    The targets of answer rows come from the labels, as in :func:`answer_logits`, the others from the ids.
+    """
+    positions = prediction_positions(batch["attention_mask"])  # (batch, seq)
+    logits = selected_logits(model, batch["input_ids"], batch["attention_mask"], positions)  # (n, vocab)
+    labels = next_token_labels(batch["labels"])  # (batch, seq)
+    targets = torch.where(labels != IGNORE_INDEX, labels, next_token_ids(batch["input_ids"]))
+    return AnswerLogits(logits, targets[positions], positions, (labels != IGNORE_INDEX)[positions])
 
 
 def sft_loss(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
