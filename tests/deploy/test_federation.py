@@ -185,7 +185,8 @@ def test_the_run_stops_when_fewer_than_min_clients_remain(tmp_path):
 
 def test_a_node_refuses_the_llm_message_of_a_round_it_did_not_upload_in(tmp_path):
     grid = _grid(tmp_path, _nodes(tmp_path, 1))
-    job = {"experiment": yaml.safe_dump(_config(HETEROGENEOUS[:1])), "round": 1, "server-vocab": 1200}
+    job = {"experiment": yaml.safe_dump(_config(HETEROGENEOUS[:1])), "round": 1, "server-vocab": 1200,
+           "steps": "client_kd"}
     from flwr.app import ConfigRecord
 
     message = Message(RecordDict({"job": ConfigRecord(job)}), dst_node_id=11, message_type="train.distill",

@@ -1,36 +1,35 @@
-"""The FedMKT ClientApp: one client's steps of a round, each a Flower message handler.
+"""The FedMKT ClientApp: a client's share of a round, its steps run as the server's message names them.
 
-Message types (the server's ``fedmkt.deploy.flower.server_app`` sends them in this order):
+Each message carries the experiment config and the round (``job``); the steps are
+``fedmkt.federation``'s, as the in-process runner runs them, and the job names which of them
+this message runs (``steps``: the client steps of the round's plan between two server steps):
 
 - ``query.info``: who the node is (client name, model, logit width, private data size);
-- ``train.upload`` (steps 1-2): SFT on the private data, then the public top-k distributions
-  and answer NLLs, returned as arrays (LLM2SLM: kept for DualMinCE, not sent: ``send-topk``);
-- ``train.distill`` (steps 7-8): the LLM's distributions in, DualMinCE choice, alignment and
-  SFT+KD on the public set; returns the reports (and the adapter when FedAvg follows);
-- ``train.fedavg``: the averaged adapter in, loaded and kept;
-- ``train.private`` (plain FedAvg): SFT on the private data, the adapter returned.
+- ``train.upload``: step 1 when the round has it, then step 2: the public top-k distributions and
+  answer NLLs, returned as arrays unless the plan keeps them (LLM2SLM: ``send-topk``);
+- ``train.distill``: steps 7-8 with the LLM's distributions the message carries;
+- ``train.private`` (plain FedAvg): step 1 when the round has it;
+- ``train.fedavg``: the averaged adapter in, loaded and kept.
 
-The round's last message (``distill``, or ``fedavg`` when adapters are averaged) also asks for
-the client's scores on the eval set when the round is scored (``score-method`` in the job), so
-scoring costs no message of its own: every message starts a ClientApp process.
-
-Every message carries the experiment config (``job``); a handler that fails raises, and
-Flower turns the exception into an error reply, which the server logs as that client's
-reason for being left out of the step.
+A reply returns the steps' reports, the adapter when FedAvg follows (``fedavg``), and, on the
+round's last message (``last``), the client's scores on the eval set when the round is scored
+(``score-method``), so scoring costs no message of its own: every message starts a ClientApp
+process. A handler that fails raises, and Flower turns the exception into an error reply, which
+the server logs as that client's reason for being left out of the step.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from functools import cached_property
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedmkt.config import ExperimentConfig, parse_config
-from fedmkt.core.messages import MessageRejected
+from fedmkt.core.client import Client
 from fedmkt.core.participant import logit_width
-from fedmkt.core.reports import ReceiveReport
 from fedmkt.deploy.flower.codec import (
     adapter_to_record,
     json_record,
@@ -43,12 +42,13 @@ from fedmkt.deploy.flower.codec import (
 )
 from fedmkt.deploy.flower.node import NodeSession
 from fedmkt.errors import FedMKTError
-from fedmkt.federation.plan import trains_private
+from fedmkt.federation import client_steps
+from fedmkt.federation.plan import DISTILL, PRIVATE, UPLOAD
+from fedmkt.federation.reported import Reports
 from fedmkt.models.lora import adapter_config_json, get_adapter_state
 from fedmkt.report.comm import parameter_bytes
 from fedmkt.safe_yaml import load_yaml
 from fedmkt.setup.roles import private_client
-from fedmkt.setup.training import round_args
 
 app = ClientApp()
 
@@ -91,74 +91,85 @@ def info(message: Message, context: Context) -> Message:
     }))
 
 
-@app.train("upload")
-def upload(message: Message, context: Context) -> Message:
-    """Steps 1-2: private SFT (every round, or round 1 only), then the public distributions."""
-    session, job = session_of(message, context)
-    config = session.config
-    round_, fm = record_int(job, "round"), config.fedmkt
-    client = session.client(config.server.model, record_int(job, "server-vocab"))
-    reports = {}
-    if trains_private(fm, round_):
-        reports["train_private"] = client.train_private(round_args(session.spec, config.seed, round_)).to_dict()
-    data, report = client.public_payload(round_)
-    reports["client_message"] = report.to_dict()
+class _Turn:
+    """One message's steps on this node: the client they run on, what they report and what goes back."""
+
+    def __init__(self, message: Message, context: Context) -> None:
+        self.message = message
+        self.session, self.job = session_of(message, context)
+        self.round = record_int(self.job, "round")
+        self.reports: dict[str, dict] = {}
+        self.records: dict[str, ArrayRecord | ConfigRecord] = {}
+
+    @cached_property
+    def client(self) -> Client:
+        """The core client, the server known by its model's tokenizer and logit width (``server-vocab``)."""
+        return self.session.client(self.session.config.server.model, record_int(self.job, "server-vocab"))
+
+    def private(self) -> None:
+        """Step 1; plain FedAvg's client, with no server to know, is its private half only."""
+        session = self.session
+        learner = self.client if "server-vocab" in self.job else private_client(
+            session.spec, *session.model_and_tokenizer, session.private)
+        self._report(client_steps.client_private(learner, session.spec, session.config.seed, self.round))
+
+    def upload(self) -> None:
+        data, reports = client_steps.client_upload(self.client, self.round)
+        self._report(reports)
+        self.session.save_own(self.round, self.client.own_nll)
+        if record_bool(self.job, "send-topk", True):  # LLM2SLM: a frozen LLM learns nothing from them
+            self.records["topk"], self.records["header"] = payload_to_records(data)
+
+    def distill(self) -> None:
+        self.session.restore_own(self.client, self.round)
+        content = self.message.content
+        data = records_to_payload(content.array_records.get("topk"), content.config_records.get("header"))
+        _, reports = client_steps.client_distill(self.client, data, self.session.spec, self.session.config.seed,
+                                                 self.round)
+        self._report(reports)
+
+    def _report(self, reports: Reports) -> None:
+        self.reports.update({event: report.to_dict() for event, report in reports})
+
+
+STEPS = {PRIVATE: _Turn.private, UPLOAD: _Turn.upload, DISTILL: _Turn.distill}
+"""The client steps a message can name, by the plan's step names."""
+
+
+def run_turn(message: Message, context: Context) -> Message:
+    """The steps the job names, in order; the adapter kept; the reply (see the module docstring)."""
+    turn = _Turn(message, context)
+    names = [name for name in record_str(turn.job, "steps", "").split(",") if name]
+    unknown = [name for name in names if name not in STEPS]
+    if unknown:
+        raise FedMKTError(f"job 'steps': {unknown[0]!r} is not a client step (expected some of {', '.join(STEPS)})")
+    for name in names:
+        STEPS[name](turn)
+    session = turn.session
     session.save_adapter()
-    session.save_own(round_, client.own_nll)
-    if not record_bool(job, "send-topk", True):  # LLM2SLM: a frozen LLM learns nothing from the distributions
-        return _reply(message, session, reports=json_record(**reports))
-    arrays, header = payload_to_records(data)
-    return _reply(message, session, topk=arrays, header=header, reports=json_record(**reports))
-
-
-@app.train("distill")
-def distill(message: Message, context: Context) -> Message:
-    """Steps 7-8: the LLM's message, DualMinCE choice and alignment, then SFT+KD on the public set."""
-    session, job = session_of(message, context)
-    config = session.config
-    round_ = record_int(job, "round")
-    client = session.client(config.server.model, record_int(job, "server-vocab"))
-    session.restore_own(client, round_)
-    data = records_to_payload(message.content.array_records.get("topk"), message.content.config_records.get("header"))
-    try:
-        aligned = client.receive_llm(data, round=round_)
-    except MessageRejected as rejected:  # as in-process: no KD this round, the privately trained adapter stays
-        refused = ReceiveReport.refusal(client.name, round_, "server", rejected.reason, len(data))
-        records: dict[str, ArrayRecord | ConfigRecord] = {
-            "reports": json_record(client_receive=refused.to_dict())}
-    else:
-        trained = client.train_public(round_args(session.spec, config.seed, round_))
-        session.save_adapter()
-        records = {"reports": json_record(client_align=aligned.to_dict(), client_train=trained.to_dict())}
-    if record_bool(job, "fedavg", False):
+    records = dict(turn.records)
+    if turn.reports:
+        records["reports"] = json_record(**turn.reports)
+    if record_bool(turn.job, "fedavg", False):
         records.update(_adapter_records(session))
-    else:  # the client's last message of the round
-        session.end_round(round_)
-    return _reply(message, session, **records, **_scores(session, job))
+    if record_bool(turn.job, "last", False):
+        session.end_round(turn.round)
+        records.update(_scores(session, turn.job))
+    return _reply(message, session, **records)
+
+
+app.train("upload")(run_turn)
+app.train("distill")(run_turn)
+app.train("private")(run_turn)
 
 
 @app.train("fedavg")
 def fedavg(message: Message, context: Context) -> Message:
-    """Load and keep the averaged adapter the server sends."""
+    """Load and keep the averaged adapter the server sends (the round's last message)."""
     session, job = session_of(message, context)
     session.set_adapter(record_to_adapter(message.content.array_records.get("adapter")))
     session.end_round(record_int(job, "round"))
     return _reply(message, session, **_scores(session, job))
-
-
-@app.train("private")
-def private(message: Message, context: Context) -> Message:
-    """Plain FedAvg's step: private SFT (every round, or round 1 only), the adapter up for averaging."""
-    session, job = session_of(message, context)
-    config, spec = session.config, session.spec
-    round_ = record_int(job, "round")
-    reports = {}
-    if trains_private(config.fedmkt, round_):
-        model, tokenizer = session.model_and_tokenizer
-        client = private_client(spec, model, tokenizer, session.private)
-        reports["train_private"] = client.train_private(round_args(spec, config.seed, round_)).to_dict()
-        session.save_adapter()
-    return _reply(message, session, **_adapter_records(session), reports=json_record(**reports))
 
 
 def _adapter_records(session: NodeSession) -> dict[str, ArrayRecord | ConfigRecord]:

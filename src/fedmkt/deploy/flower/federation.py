@@ -1,18 +1,10 @@
-"""FedMKT's rounds driven over Flower: the in-process runner's round with messages in between.
+"""FedMKT's rounds driven over Flower: ``fedmkt.federation``'s plan with messages in between.
 
-Per round (paper section 3.2), with the same core calls and arguments as
-``fedmkt.runners.federated.FederatedPhase`` (the federated baselines differ as there: LLM2SLM's
-frozen LLM takes no uploads and does not train, so steps 3-4 are skipped and the clients' uploads
-carry no distributions; plain FedAvg has no LLM: ``train.private`` then ``train.fedavg``):
-
-1-2. ``train.upload`` to every registered client: private SFT, public top-k distributions up;
-3.   ``Server.receive`` validates them (a bad one is excluded with the core's reason), then
-     ``select_and_align``; the run stops if fewer than ``min_clients`` are left;
-4-5. ``train_public`` and ``public_payload`` on the server;
-6-8. ``train.distill`` to the accepted clients: the LLM's distributions down, client KD;
-     optional FedAvg: adapters up (``distill`` replies), the weighted mean down (``train.fedavg``);
-then the server scores its LLM; clients that finished the round sent their scores with their last
-reply. Every exclusion is an ``excluded`` event in ``metrics.jsonl`` (round, step, client,
+The ServerApp's side of a run: it registers the clients' nodes, then walks each round's plan
+(``fedmkt.deploy.flower.rounds``: the clients' steps as messages, the server's here, with the
+same step functions and arguments as ``fedmkt.runners.federated``), keeps the server's adapter of
+each round and scores: its LLM here, the clients on their nodes with their last reply of the
+round. Every exclusion is an ``excluded`` event in ``metrics.jsonl`` (round, step, client,
 reason) and a warning in the ServerApp's log (``fedmkt.deploy.flower.runlog``).
 
 After each round ``flower-state.json`` records it (``fedmkt.deploy.flower.state``); with
@@ -31,32 +23,24 @@ from flwr.common import log as flwr_log
 from flwr.serverapp import Grid
 
 from fedmkt.config import dump_config
-from fedmkt.core.fedavg import fedavg_states
 from fedmkt.core.peer import PeerInfo
 from fedmkt.core.server import Server
-from fedmkt.deploy.flower.codec import (
-    adapter_to_record,
-    payload_to_records,
-    record_nbytes,
-    record_to_adapter,
-    records_to_payload,
-)
 from fedmkt.deploy.flower.exchange import Exchange, parse_replies
 from fedmkt.deploy.flower.identity import client_keys
 from fedmkt.deploy.flower.registration import register_nodes
 from fedmkt.deploy.flower.results import write_reports
+from fedmkt.deploy.flower.rounds import FlowerRound
 from fedmkt.deploy.flower.runlog import RunLog, rows_of
 from fedmkt.deploy.flower.settings import Settings, pick_variant
 from fedmkt.deploy.flower.state import FlowerRunState
 from fedmkt.deploy.flower.task import build_server, experiment_text, pick_experiment, run_context
 from fedmkt.errors import FedMKTError
-from fedmkt.federation.plan import should_score
+from fedmkt.federation.plan import CLIENTS, SERVER, RoundPlan, round_plan
 from fedmkt.io import atomic_write_text, fsync_tree, truncate_to
 from fedmkt.models.loading import load_tokenizer
 from fedmkt.models.lora import load_adapter, save_adapter, save_adapter_state
 from fedmkt.report.comm import CommLedger, parameter_bytes
 from fedmkt.report.results import ResultRow
-from fedmkt.setup.training import round_args
 
 
 class FlowerFederation:
@@ -90,14 +74,14 @@ class FlowerFederation:
             raise FedMKTError(f"{self.variant.phase} has no server LLM")
         return self.server
 
-    def _require(self, names, round_: int, step: str) -> None:
+    def require(self, names, round_: int, step: str) -> None:
         if len(names) < self.settings.min_clients:
             self.runlog.write("run_abort", round=round_, step=step, clients=sorted(names),
                               min_clients=self.settings.min_clients)
             raise FedMKTError(f"round {round_} {step}: {len(names)} client(s) left ({sorted(names)}), "
                               f"fewer than min-clients={self.settings.min_clients}; stopping the run")
 
-    def _job(self, round_: int, **extra) -> ConfigRecord:
+    def job(self, round_: int, **extra) -> ConfigRecord:
         server = {"server-vocab": self.server.participant.vocab_size} if self.server is not None else {}
         return ConfigRecord({"experiment": self.job_text, "round": round_, "run-key": self.state.run_key,
                              **server, **extra})
@@ -150,24 +134,19 @@ class FlowerFederation:
         for round_ in range(self.state.round + 1, fm.rounds + 1):
             begun = time.perf_counter()
             self.runlog.write("round_start", round=round_, clients=sorted(self.nodes))
-            scoring = should_score(round_, fm.rounds, fm.eval_every)
-            first_job = self._take_resume_job()
-            score_method = self.variant.slm_method if scoring else None
-            if self.server is None:
-                finished = self._fedavg_round(round_, score_method, first_job)
-            else:
-                finished = self._round(round_, score_method, first_job)
+            plan = round_plan(self.variant, fm, round_)
+            finished = FlowerRound(self, plan).run()
             if self._trains_server:
                 fsync_tree(save_adapter(self.llm.model, self._server_adapter(round_)))
             self.runlog.write("round_end", round=round_, seconds=time.perf_counter() - begun, clients=sorted(finished))
-            if scoring:
-                rows += self._score(round_, finished)
+            if plan.scored:
+                rows += self._score(plan, finished)
             self._commit(round_, rows)
         write_reports(self.ctx, rows, self.ledger)
         self.runlog.write("run_end", seconds=round(time.perf_counter() - start, 3))
         return rows
 
-    def _take_resume_job(self) -> dict[str, int]:
+    def take_resume_job(self) -> dict[str, int]:
         """``resume-from`` for the first message of the first round after a resume (each client then
         restarts from its adapter of the server's last finished round); empty afterwards."""
         if self.resume_from is None:
@@ -182,7 +161,7 @@ class FlowerFederation:
     def _register(self) -> None:
         """Wait for the nodes, know each by its key, register the clients in the experiment's order."""
         self._log_identity()
-        connected, found = register_nodes(self.grid, self.exchange, self.config, self.keys, self._job(0),
+        connected, found = register_nodes(self.grid, self.exchange, self.config, self.keys, self.job(0),
                                           self.settings.wait_nodes, self.runlog.excluder("info", 0))
         self.runlog.write("nodes", connected=connected, expected=len(self.config.clients))
         if self.server is not None:
@@ -197,7 +176,7 @@ class FlowerFederation:
                               key=node.key, verified=self.keys is not None)
             self.runlog.write("model_size", participant=name, model=node.model, lora_bytes=node.lora_bytes,
                               full_bytes=node.full_bytes)
-        self._require(self.nodes, 0, "info")
+        self.require(self.nodes, 0, "info")
 
     def _log_identity(self) -> None:
         """How this run knows which node serves which client (``client_identity``, shown in results.md)."""
@@ -213,7 +192,7 @@ class FlowerFederation:
         self.runlog.write("model_size", participant=self.config.server.name, model=model_name, lora_bytes=lora,
                  full_bytes=parameter_bytes(model, trainable_only=False) - lora)
 
-    def _ask_online(self, message_type: str, step: str, round_: int, job: ConfigRecord) -> dict[str, Message]:
+    def ask_online(self, message_type: str, step: str, round_: int, job: ConfigRecord) -> dict[str, Message]:
         """``job`` to every connected client (a client whose node is gone is left out without a timeout)."""
         online = set(self.grid.get_node_ids())
         for name in [n for n in self.nodes if self.nodes[n] not in online]:
@@ -221,82 +200,7 @@ class FlowerFederation:
         asked = {n: RecordDict({"job": job}) for n in self.nodes if self.nodes[n] in online}
         return self.exchange.ask(message_type, round_, asked, self.nodes, self.runlog.excluder(step, round_))
 
-    def _round(self, round_: int, score_method: str | None, first_job: dict) -> dict[str, Message]:
-        """One round; the last reply of each client that finished it (with its scores when asked)."""
-        server = self.llm
-        replies = self._ask_online("train.upload", "upload", round_,
-                                   self._job(round_, **{"send-topk": not server.frozen}, **first_job))
-        self.runlog.replies(replies, round_, ("train_private", "client_message"))
-        if server.frozen:  # LLM2SLM: the clients keep their distributions (for DualMinCE), the LLM only teaches
-            accepted = list(replies)
-            self._require(accepted, round_, "upload")
-        else:
-            accepted = self._receive_and_train(round_, replies)
-        data, report = server.public_payload(round_)
-        arrays, header = payload_to_records(data)
-        self.runlog.write("server_message", report, flower_array_bytes=record_nbytes(arrays))
-        fedavg = self.variant.fedavg
-        job = self._job(round_, fedavg=fedavg, **{"score-method": "" if fedavg else score_method or ""})
-        contents = {n: RecordDict({"job": job, "topk": arrays, "header": header}) for n in accepted}
-        for name in contents:
-            self.ledger.record(method=self.variant.phase, round=round_, sender="server", receiver=name, kind="topk",
-                               nbytes=len(data))
-        replies = self.exchange.ask("train.distill", round_, contents, self.nodes,
-                                    self.runlog.excluder("distill", round_))
-        self.runlog.replies(replies, round_, ("client_receive", "client_align", "client_train"))
-        self._require(replies, round_, "distill")
-        return self._fedavg(round_, replies, score_method) if fedavg else replies
-
-    def _receive_and_train(self, round_: int, replies: dict[str, Message]) -> list[str]:
-        """Steps 3-4: the uploads checked and aligned, the LLM's SFT+KD; the clients whose upload was accepted."""
-        cfg, server = self.config, self.llm
-        uploads = parse_replies(replies, lambda _, c: records_to_payload(c.array_records.get("topk"),
-                                                                         c.config_records.get("header")),
-                                self.runlog.excluder("upload", round_), "train.upload")
-        for name, data in uploads.items():
-            self.ledger.record(method=self.variant.phase, round=round_, sender=name, receiver="server", kind="topk",
-                               nbytes=len(data))
-        received = server.receive(uploads, round=round_)
-        for name, reason in received.rejected.items():
-            self.runlog.excluder("upload", round_)(name, f"train.upload: message rejected: {reason}")
-        self.runlog.write("server_receive", received)
-        self._require(received.accepted, round_, "upload")
-        self.runlog.write("server_align", server.select_and_align())
-        self.runlog.write("server_train", server.train_public(round_args(cfg.server, cfg.seed, round_)), round=round_)
-        return list(received.accepted)
-
-    def _fedavg_round(self, round_: int, score_method: str | None, first_job: dict) -> dict[str, Message]:
-        """Plain FedAvg: each client's private SFT, its adapter up, the weighted mean down."""
-        replies = self._ask_online("train.private", "private", round_, self._job(round_, **first_job))
-        self.runlog.replies(replies, round_, ("train_private",))
-        self._require(replies, round_, "private")
-        return self._fedavg(round_, replies, score_method)
-
-    def _fedavg(self, round_: int, replies: dict[str, Message], score_method: str | None) -> dict[str, Message]:
-        exclude = self.runlog.excluder("fedavg", round_)
-        states = parse_replies(replies, lambda _, c: record_to_adapter(c.array_records.get("adapter")), exclude,
-                               f"{'train.distill' if self.server is not None else 'train.private'} adapter")
-        names = [n for n in self.nodes if n in states]
-        self._require(names, round_, "fedavg")
-        try:
-            mean = fedavg_states([states[n] for n in names], [float(self.sizes[n]) for n in names])
-        except FedMKTError as err:  # adapters of different shapes: nothing to average
-            raise FedMKTError(f"round {round_} fedavg: {err}") from None
-        self._save_mean(round_, mean, replies[names[0]])
-        record = adapter_to_record(mean)
-        nbytes = sum(t.numel() * t.element_size() for t in mean.values())  # as the in-process ledger counts
-        job = self._job(round_, **{"score-method": score_method or ""})
-        for name in names:
-            for sender, receiver in ((name, "server"), ("server", name)):
-                self.ledger.record(method=self.variant.phase, round=round_, sender=sender, receiver=receiver,
-                                   kind="lora", nbytes=nbytes)
-        got = self.exchange.ask("train.fedavg", round_, {n: RecordDict({"job": job, "adapter": record}) for n in names},
-                                self.nodes, exclude)
-        self.runlog.write("fedavg", round=round_, clients=names, weights=[self.sizes[n] for n in names],
-                          flower_array_bytes=record_nbytes(record))
-        return got
-
-    def _save_mean(self, round_: int, mean: dict, reply: Message) -> None:
+    def save_mean(self, round_: int, mean: dict, reply: Message) -> None:
         """The round's averaged client adapter, in peft's format, in the run folder (``fedavg-mean``)."""
         config = reply.content.config_records.get("adapter-config")
         folder = self.settings.out / "adapters" / self.variant.phase / f"round-{round_}" / "fedavg-mean"
@@ -307,14 +211,14 @@ class FlowerFederation:
         except FedMKTError as err:  # the round goes on: the clients hold the mean all the same
             self.runlog.write("fedavg_mean_not_saved", round=round_, reason=str(err))
 
-    def _score(self, round_: int, finished: dict[str, Message]) -> list[ResultRow]:
+    def _score(self, plan: RoundPlan, finished: dict[str, Message]) -> list[ResultRow]:
         """The LLM scored here, then the rows the clients sent with their last reply of the round."""
-        v, cfg = self.variant, self.config
+        v, cfg, round_ = self.variant, self.config, plan.round
         rows: list[ResultRow] = []
-        if v.llm_method:
+        if SERVER in plan.scored and v.llm_method:
             rows += self.ctx.score(cfg.server, "llm", v.llm_method, self.llm.model,
-                          self.llm.participant.tokenizer, round_=round_)
-        if v.slm_method:
+                                   self.llm.participant.tokenizer, round_=round_)
+        if CLIENTS in plan.scored:
             scored = parse_replies(finished, rows_of, self.runlog.excluder("score", round_), "score")
             for name in self.nodes:  # the experiment's client order, as the in-process runner writes rows
                 rows += scored.get(name, [])
