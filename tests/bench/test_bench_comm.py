@@ -43,6 +43,7 @@ def test_our_message_passes_the_receivers_checks() -> None:
 
 def test_bench_comm_json(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FEDMKT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")  # the table's headers on one line
     path = tmp_path / "c.yaml"
     path.write_text(CONFIG)
     result = CliRunner().invoke(app, ["comm", "--config", str(path), "--json"])
@@ -58,6 +59,29 @@ def test_bench_comm_json(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert b["ratio"] > 1 and b["ratio"] == pytest.approx(b["reference"] / b["ours"])
         assert b["lora"] < b["model"]
     assert out["round"]["ours"] == out["up"]["ours"] + out["down"]["ours"]
+    assert out["kd_positions"] == "answer" and out["up"]["ours"] == out["up"]["ours_answer"]
+    assert "all positions" in result.output
+
+
+def test_bench_comm_gives_the_bytes_of_both_position_choices(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answer against all positions: each message row is k ids and k fp16 probabilities, so the bytes grow with
+    the rows sent, and the config's choice is what ``ours`` reports."""
+    monkeypatch.setenv("FEDMKT_HOME", str(tmp_path / "home"))
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG.replace("fedmkt: {top_k: 8}", "fedmkt: {top_k: 8, kd_positions: all}"))
+    result = CliRunner().invoke(app, ["comm", "--config", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output.strip().splitlines()[-1])
+    assert out["kd_positions"] == "all"
+    for part in out["participants"]:
+        extra_rows = part["all_positions"] - part["answer_positions"]
+        assert extra_rows > part["answer_positions"] > 0
+        row_bytes = 8 * ({"uint8": 1, "uint16": 2, "int32": 4}[part["id_dtype"]] + 2)
+        assert part["ours_all_bytes"] - part["ours_answer_bytes"] == pytest.approx(extra_rows * row_bytes, rel=0.01)
+        assert part["ours_bytes"] == part["ours_all_bytes"]
+    for d in ("up", "down", "round"):
+        assert out[d]["ours"] == out[d]["ours_all"] > out[d]["ours_answer"]
+        assert out[d]["ratio"] == pytest.approx(out[d]["reference"] / out[d]["ours_all"])
 
 
 def test_bench_comm_needs_one_source() -> None:

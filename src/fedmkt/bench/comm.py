@@ -5,10 +5,12 @@ tokenizer (``PublicView`` at the participant's ``train.max_length``):
 
 - ours: one :class:`DistributionMessage` per sender, encoded with ``messages.encode`` exactly
   as a run sends it: the top-``fedmkt.top_k`` ids (smallest integer type for the vocabulary)
-  and float16 probabilities of every ANSWER position, plus one NLL per sample. Each client
+  and float16 probabilities of every scored position (``fedmkt.kd_positions``: the ANSWER
+  positions, or ALL positions a token follows), plus one NLL per sample. Each client
   sends its message up; the server sends its message down to every client. The payload is
   random but valid (distinct ids, descending softmax probabilities); the size depends only
-  on the shapes. No forward pass.
+  on the shapes. No forward pass. ``ours_answer`` and ``ours_all`` give both choices whatever
+  the config says (``ours`` is the config's).
 - LoRA: what a FedAvg exchange of the clients' adapters costs: each client sends its
   trainable parameters (after ``attach_lora`` with its ``lora`` settings) up and receives the
   average, of the same size, down; bytes = parameters x element size in the loaded dtype
@@ -35,6 +37,7 @@ import torch
 
 from fedmkt.bench.align import random_topk
 from fedmkt.config import ExperimentConfig, ParticipantConfig
+from fedmkt.core.exchange_settings import KD_POSITIONS
 from fedmkt.core.messages import SCHEMA_VERSION, DistributionMessage, SampleDistributions, encode, wire_id_dtype
 from fedmkt.core.public_view import PublicView
 from fedmkt.data.example import Example
@@ -101,14 +104,20 @@ def _weights(part: ParticipantConfig, config: ExperimentConfig) -> dict[str, int
 
 def _participant(part: ParticipantConfig, public: list[Example], config: ExperimentConfig,
                  weights: dict[str, int], seed: int) -> dict[str, Any]:
-    view = PublicView(load_tokenizer(part.model), public, part.train.max_length)
+    tokenizer = load_tokenizer(part.model)
+    views = {which: PublicView(tokenizer, public, part.train.max_length, which) for which in KD_POSITIONS}
+    view = views["answer"]
     vocab, top_k = weights["vocab_size"], config.fedmkt.top_k
+    sizes = {which: our_message_bytes(v, part.name, vocab, top_k, seed) for which, v in views.items()}
     return {
         "name": part.name, "model": part.model, **weights,
         "id_dtype": str(wire_id_dtype(vocab)),
         "answer_positions": int(sum(p.size for p in view.positions)),
+        "all_positions": int(sum(p.size for p in views["all"].positions)),
         "padded_length": max((len(ex.input_ids) for ex in view.encoded), default=0),
-        "ours_bytes": our_message_bytes(view, part.name, vocab, top_k, seed),
+        "ours_bytes": sizes[config.fedmkt.kd_positions],
+        "ours_answer_bytes": sizes["answer"],
+        "ours_all_bytes": sizes["all"],
         "reference_bytes": reference_bytes(view, vocab, top_k, seed),
     }
 
@@ -116,11 +125,11 @@ def _participant(part: ParticipantConfig, public: list[Example], config: Experim
 def bench_comm(config: ExperimentConfig) -> dict[str, Any]:
     """Bytes per message per direction per round for ``config`` (see the module docstring).
 
-    Returns a JSON-ready dict: ``public_size``, ``top_k``, ``participants`` (one entry each,
-    server first), and for ``up`` (every client to the server, summed) and ``down`` (the server's
-    message to every client, summed) the ``ours``, ``reference``, ``lora`` and ``model`` bytes and
-    ``ratio`` = reference / ours; ``round`` sums both directions. ``lora``/``model`` are the
-    clients' weights both ways (FedAvg).
+    Returns a JSON-ready dict: ``public_size``, ``top_k``, ``kd_positions``, ``participants`` (one
+    entry each, server first), and for ``up`` (every client to the server, summed) and ``down`` (the
+    server's message to every client, summed) the ``ours`` (the config's positions), ``ours_answer``,
+    ``ours_all``, ``reference``, ``lora`` and ``model`` bytes and ``ratio`` = reference / ours;
+    ``round`` sums both directions. ``lora``/``model`` are the clients' weights both ways (FedAvg).
     """
     public = build_split(config).public
     cache: dict[str, dict[str, int]] = {}
@@ -134,12 +143,16 @@ def bench_comm(config: ExperimentConfig) -> dict[str, Any]:
     n = len(clients)
     up = {
         "ours": sum(c["ours_bytes"] for c in clients),
+        "ours_answer": sum(c["ours_answer_bytes"] for c in clients),
+        "ours_all": sum(c["ours_all_bytes"] for c in clients),
         "reference": sum(c["reference_bytes"] for c in clients),
         "lora": sum(c["lora_bytes"] for c in clients),
         "model": sum(c["model_bytes"] for c in clients),
     }
     down = {
         "ours": n * server["ours_bytes"],
+        "ours_answer": n * server["ours_answer_bytes"],
+        "ours_all": n * server["ours_all_bytes"],
         "reference": n * server["reference_bytes"],
         "lora": up["lora"],
         "model": up["model"],
@@ -148,5 +161,6 @@ def bench_comm(config: ExperimentConfig) -> dict[str, Any]:
     for block in (up, down, total):
         block["ratio"] = block["reference"] / max(block["ours"], 1)
     return {"name": config.name, "task": config.task, "public_size": len(public),
-            "top_k": config.fedmkt.top_k, "clients": n, "participants": parts,
+            "top_k": config.fedmkt.top_k, "kd_positions": config.fedmkt.kd_positions, "clients": n,
+            "participants": parts,
             "up": up, "down": down, "round": total}

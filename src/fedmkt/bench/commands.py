@@ -77,11 +77,13 @@ def comm(
     r = bench_comm(chosen[0])
     console = Console()
     table = Table("direction", "ours", "FATE-LLM pickle", "reference / ours", "LoRA (FedAvg)", "full model",
-                  title=f"{r['name']}: {r['public_size']} public samples, top-{r['top_k']}, {r['clients']} clients")
+                  "ours, answer positions", "ours, all positions",
+                  title=f"{r['name']}: {r['public_size']} public samples, top-{r['top_k']}, {r['clients']} clients, "
+                        f"kd_positions {r['kd_positions']}")
     for d in ("up", "down", "round"):
         b = r[d]
         table.add_row(d, _size(b["ours"]), _size(b["reference"]), f"{b['ratio']:.1f}x",
-                      _size(b["lora"]), _size(b["model"]))
+                      _size(b["lora"]), _size(b["model"]), _size(b["ours_answer"]), _size(b["ours_all"]))
     console.print(table)
     _emit(r, as_json)
 
