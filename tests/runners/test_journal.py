@@ -55,16 +55,6 @@ def test_logs_are_cut_back_to_the_newest_finished_record(tmp_path):
     assert journal.rewind_logs(tmp_path) == (mark, None)  # nothing more to cut
 
 
-def test_a_watermark_hashes_the_bytes_on_disk_as_the_log_grows(tmp_path):
-    """The incremental digest (only new bytes are read) equals a digest of the whole file, each time."""
-    metrics = tmp_path / "metrics.jsonl"
-    for i in range(5):
-        _append(metrics, json.dumps({"event": "step", "i": i}) + "\n")
-        mark = journal.current_watermark(tmp_path)
-        assert mark.metrics_sha256 == hashlib.sha256(metrics.read_bytes()).hexdigest()
-        assert mark.comm_sha256 == hashlib.sha256(b"").hexdigest() and mark.comm_bytes == 0
-
-
 def _tear(path, line: int) -> None:
     """Replace line ``line`` (1-based) by its first half, as a torn write would leave it."""
     lines = path.read_text().splitlines(keepends=True)

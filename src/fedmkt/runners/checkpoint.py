@@ -14,7 +14,7 @@ the phase needs, and nothing else:
   server's KD targets exactly and cheaply (alignments are cached when the peers are built);
 - the clients' own answer NLLs of the round (what ``Client.receive_llm`` compares against);
 - the result rows scored so far, the round's timing breakdown, the global RNG states
-  (python, numpy, torch), and the :class:`~fedmkt.runners.journal.Watermark` of the logs.
+  (python, numpy, torch: ``runners.rng_state``), and the :class:`~fedmkt.runners.watermark.Watermark` of the logs.
 
 There is no optimizer or scheduler state to save: ``training.loop.train`` builds a fresh AdamW
 and schedule in every call (as the reference does), so none survives a finished step, and a step
@@ -32,18 +32,14 @@ not loaded (or met as a ``SafetensorError`` traceback).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import random
 import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
 from safetensors import safe_open
 from safetensors.torch import save
 from torch import nn
@@ -52,7 +48,8 @@ from fedmkt.errors import FedMKTError
 from fedmkt.io import atomic_write_bytes, atomic_write_text, fsync_file, writing
 from fedmkt.models.lora import as_peft, get_adapter_state
 from fedmkt.report.results import ResultRow
-from fedmkt.runners.journal import current_watermark
+from fedmkt.runners.rng_state import capture_rng, check_rng
+from fedmkt.runners.watermark import current_watermark
 
 FORMAT = 1
 
@@ -102,49 +99,6 @@ class Saved:
     state: PhaseState
     rng: dict
     adapters: dict[str, Path]
-
-
-def capture_rng() -> dict:
-    """The global python, numpy and torch (CPU, and CUDA if in use) RNG states, JSON-ready."""
-    version, internal, gauss = random.getstate()
-    numpy_state = np.random.get_state(legacy=False)
-    numpy_state["state"] = {**numpy_state["state"], "key": numpy_state["state"]["key"].tolist()}
-    encode = lambda t: base64.b64encode(t.numpy().tobytes()).decode("ascii")  # noqa: E731
-    cuda = [encode(s) for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_initialized() else []
-    return {"python": [version, list(internal), gauss], "numpy": numpy_state,
-            "torch": encode(torch.get_rng_state()), "cuda": cuda}
-
-
-def _decode_rng(state: dict) -> tuple[tuple, dict, torch.Tensor]:
-    """The python, numpy and torch states of :func:`capture_rng`'s JSON, as their setters take them."""
-    version, internal, gauss = state["python"]
-    numpy_state = dict(state["numpy"])
-    numpy_state["state"] = {**numpy_state["state"],
-                            "key": np.asarray(numpy_state["state"]["key"], dtype=np.uint32)}
-    return (version, tuple(internal), gauss), numpy_state, _decode_tensor(state["torch"])
-
-
-def _decode_tensor(text: str) -> torch.Tensor:
-    return torch.frombuffer(bytearray(base64.b64decode(text, validate=True)), dtype=torch.uint8)
-
-
-def check_rng(state: dict) -> None:
-    """Raise if ``state`` is not one :func:`restore_rng` can apply (tried on throwaway generators)."""
-    python, numpy_state, torch_state = _decode_rng(state)
-    random.Random().setstate(python)
-    np.random.RandomState().set_state(numpy_state)
-    torch.Generator().set_state(torch_state)
-
-
-def restore_rng(state: dict) -> None:
-    """Inverse of :func:`capture_rng` (CUDA states only when the same number of devices is in use)."""
-    python, numpy_state, torch_state = _decode_rng(state)
-    random.setstate(python)
-    np.random.set_state(numpy_state)
-    torch.set_rng_state(torch_state)
-    decode = _decode_tensor
-    if state.get("cuda") and torch.cuda.is_available() and torch.cuda.device_count() == len(state["cuda"]):
-        torch.cuda.set_rng_state_all([decode(s) for s in state["cuda"]])
 
 
 Digests = dict[str, dict[str, int | str]]

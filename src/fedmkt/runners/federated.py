@@ -43,8 +43,9 @@ from fedmkt.io import DiskWriteError, writing
 from fedmkt.models.lora import get_adapter_state, load_adapter, save_adapter
 from fedmkt.report.comm import CommLedger, parameter_bytes
 from fedmkt.report.results import ResultRow
-from fedmkt.runners.checkpoint import Changed, PhaseCheckpoint, PhaseState, Saved, StepFailed, restore_rng
+from fedmkt.runners.checkpoint import Changed, PhaseCheckpoint, PhaseState, Saved, StepFailed
 from fedmkt.runners.phase_log import PhaseLog
+from fedmkt.runners.rng_state import restore_rng
 from fedmkt.setup.context import RunContext
 from fedmkt.setup.roles import build_client, build_server, private_client
 
