@@ -18,8 +18,9 @@ padding never travel.
 
 Encoding: safetensors bytes holding four flat tensors (all samples' rows concatenated, plus
 per-sample ``n_positions`` and ``nll``) and a small JSON header in the safetensors metadata
-(schema version, sender, round, vocabulary size, k, uids). :func:`decode` turns any bytes into
-a message or a :class:`MessageRejected` with a one-line reason, never another exception;
+(schema version, sender, round, vocabulary size, k, uids; read by ``fedmkt.core.message_header``).
+:func:`decode` turns any bytes into a message or a :class:`MessageRejected` with a one-line reason,
+never another exception;
 ``fedmkt.core.message_checks.receive`` bounds the size and checks every field against what the
 receiver expects.
 """
@@ -27,7 +28,6 @@ receiver expects.
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,23 +36,13 @@ import safetensors.numpy
 import torch
 from torch import Tensor
 
+from fedmkt.core.message_header import HEADER_KEY, MessageRejected, one_line, read_header, short_repr
+from fedmkt.core.message_header import MAX_SENDER_CHARS as MAX_SENDER_CHARS  # the header's names, importable here
+from fedmkt.core.message_header import SCHEMA_VERSION as SCHEMA_VERSION
 from fedmkt.errors import FedMKTError
 
-SCHEMA_VERSION = 1
-HEADER_KEY = "fedmkt"
 ROW_SUM_TOLERANCE = 1e-2  # fp16 rounding of up to k probabilities can push a row's sum a little over 1
 _TENSORS = ("token_ids", "probs", "n_positions", "nll")
-MAX_SENDER_CHARS = 256
-
-
-class MessageRejected(FedMKTError):
-    """A received message that fails decoding or validation; ``reason`` is one line."""
-
-    def __init__(self, reason: str, sender: str | None = None) -> None:
-        self.reason = reason
-        self.sender = sender
-        who = f"from {short_repr(sender)} " if sender is not None else ""
-        super().__init__(f"message {who}rejected: {reason}")
 
 
 def wire_id_dtype(vocab_size: int) -> np.dtype:
@@ -216,13 +206,13 @@ def decode(data: bytes) -> DistributionMessage:
     Checks structure only (header fields and types, tensor names, dtypes, consistent shapes);
     :func:`validate` checks the contents against what the receiver knows.
     """
-    header = _read_header(data)
+    header = read_header(data)
     sender = header["sender"]
     try:
         tensors = safetensors.numpy.load(bytes(data))
     except Exception as error:  # noqa: BLE001 - any parse failure of untrusted bytes is a rejection
         raise MessageRejected(
-            f"undecodable tensors ({type(error).__name__}: {_one_line(error)})", sender
+            f"undecodable tensors ({type(error).__name__}: {one_line(error)})", sender
         ) from None
     if sorted(tensors) != sorted(_TENSORS):
         raise MessageRejected(f"tensors {sorted(tensors)}, expected {sorted(_TENSORS)}", sender)
@@ -263,47 +253,3 @@ def decode(data: bytes) -> DistributionMessage:
         top_k=header["top_k"],
         samples=samples,
     )
-
-
-def _read_header(data: bytes) -> dict:
-    """The JSON header from the safetensors metadata, with its fields type-checked."""
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise MessageRejected(f"expected bytes, got {type(data).__name__}")
-    if len(data) < 8:
-        raise MessageRejected(f"truncated: {len(data)} bytes, a safetensors header needs at least 8")
-    (size,) = struct.unpack("<Q", bytes(data[:8]))
-    if size > len(data) - 8:
-        raise MessageRejected(f"truncated: header claims {size} bytes, {len(data) - 8} follow")
-    try:
-        outer = json.loads(bytes(data[8 : 8 + size]))
-        header = json.loads(outer["__metadata__"][HEADER_KEY])
-    except Exception as error:  # noqa: BLE001 - untrusted bytes
-        raise MessageRejected(f"undecodable header ({type(error).__name__}: {_one_line(error)})") from None
-    if not isinstance(header, dict):
-        raise MessageRejected("header is not a JSON object")
-    sender = header.get("sender")
-    if not isinstance(sender, str) or not 0 < len(sender) <= MAX_SENDER_CHARS:
-        raise MessageRejected(f"header field sender must be a string of 1-{MAX_SENDER_CHARS} characters")
-    version = header.get("schema_version")
-    if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise MessageRejected(f"schema_version {version!r}, expected {SCHEMA_VERSION}", sender)
-    for field in ("round", "vocab_size", "top_k"):
-        if not isinstance(header.get(field), int) or isinstance(header.get(field), bool):
-            raise MessageRejected(
-                f"header field {field} must be an integer, got {header.get(field)!r}", sender
-            )
-    uids = header.get("uids")
-    if not isinstance(uids, list) or not all(isinstance(uid, str) for uid in uids):
-        raise MessageRejected("header field uids must be a list of strings", sender)
-    return header
-
-
-def short_repr(text: object, limit: int = 80) -> str:
-    """``repr`` of an untrusted string, cut to ``limit`` characters so reasons stay one line."""
-    shown = repr(text)
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
-
-
-def _one_line(error: Exception, limit: int = 160) -> str:
-    text = " ".join(str(error).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
