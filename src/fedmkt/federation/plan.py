@@ -9,7 +9,7 @@ between two server steps go to each client as one message).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fedmkt.config import FedMKTConfig
 
@@ -62,20 +62,26 @@ class RoundPlan:
         return [step.name for step in self.steps]
 
 
+VARIANTS = (
+    Variant("FedMKT", "FedMKT-SLM", "FedMKT-LLM"),
+    Variant("FedMKT-FedAvg", "FedMKT-SLM-FedAvg", "FedMKT-LLM-FedAvg", fedavg=True),
+    Variant("LLM2SLM", "LLM2SLM", None, frozen_server=True),
+    Variant("FedAvg", "FedAvg", None, exchange=False, fedavg=True),
+)
+"""Every federated method, with the result rows it can write (an experiment's ``methods`` name rows)."""
+
+
 def variants_for(methods: list[str]) -> list[Variant]:
     """The federated phases that ``methods`` ask for, with only the requested sides scored."""
     asked = set(methods)
     pick = lambda name: name if name in asked else None  # noqa: E731
-    out: list[Variant] = []
-    if {"FedMKT-SLM", "FedMKT-LLM"} & asked:
-        out.append(Variant("FedMKT", pick("FedMKT-SLM"), pick("FedMKT-LLM")))
-    if {"FedMKT-SLM-FedAvg", "FedMKT-LLM-FedAvg"} & asked:
-        out.append(Variant("FedMKT-FedAvg", pick("FedMKT-SLM-FedAvg"), pick("FedMKT-LLM-FedAvg"), fedavg=True))
-    if "LLM2SLM" in asked:
-        out.append(Variant("LLM2SLM", "LLM2SLM", None, frozen_server=True))
-    if "FedAvg" in asked:
-        out.append(Variant("FedAvg", "FedAvg", None, exchange=False, fedavg=True))
-    return out
+    return [replace(v, slm_method=pick(v.slm_method), llm_method=pick(v.llm_method))
+            for v in VARIANTS if {v.slm_method, v.llm_method} & asked]
+
+
+def rows_of(variant: Variant) -> list[str]:
+    """The result rows ``variant`` can write (either makes it run)."""
+    return [name for name in (variant.slm_method, variant.llm_method) if name]
 
 
 def round_plan(variant: Variant, fedmkt: FedMKTConfig, round_: int) -> RoundPlan:

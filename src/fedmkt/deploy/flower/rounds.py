@@ -63,27 +63,33 @@ class FlowerRound:
         self.payload: tuple[bytes, RecordDict] | None = None  # the server's message, for the next client turn
 
     def run(self) -> dict[str, Message]:
+        steps = self.plan.steps
         turn: list[Step] = []
-        for step in self.plan.steps:
+        for i, step in enumerate(steps):
             if step.role == CLIENTS:
                 turn.append(step)
                 continue
             if turn or self.replies is None:
-                self._turn(turn, then=step)
+                self._turn(turn, rest=steps[i:])
                 turn = []
             {SELECT: self._select, SERVER_TRAIN: self._server_train, SERVER_MESSAGE: self._server_message,
              FEDAVG: self._fedavg}[step.name]()
         if turn:
-            self._turn(turn, then=None)
+            self._turn(turn, rest=())
         assert self.replies is not None
         return self.replies
 
     # -- the clients' steps: one message each turn ---------------------------------------------
-    def _turn(self, steps: list[Step], then: Step | None) -> None:
-        """``steps`` to every client still in the round; ``then``: the server step that follows (None: the end)."""
+    def _turn(self, steps: list[Step], rest: tuple[Step, ...]) -> None:
+        """``steps`` to every client still in the round; ``rest``: the plan's steps after them.
+
+        The clients' last message of the round (no client step or FedAvg in ``rest``) asks for their
+        scores and has them keep their adapter as the round's; before FedAvg, the reply carries the adapter.
+        """
         fed, round_ = self.fed, self.round
         name = MESSAGES.get(steps[-1].name, "private") if steps else "private"
-        last = then is None
+        then = rest[0] if rest else None
+        last = not any(s.role == CLIENTS or s.name == FEDAVG for s in rest)
         scored = last and CLIENTS in self.plan.scored
         job = fed.job(round_, steps=",".join(s.name for s in steps), last=last,
                       fedavg=then is not None and then.name == FEDAVG, **{"send-topk": any(s.sent for s in steps)},

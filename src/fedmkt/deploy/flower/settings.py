@@ -26,7 +26,7 @@ from pathlib import Path
 
 from fedmkt.config import ExperimentConfig
 from fedmkt.errors import FedMKTError
-from fedmkt.federation.plan import Variant, variants_for
+from fedmkt.federation.plan import VARIANTS, Variant, rows_of, variants_for
 
 DEFAULTS: dict[str, str | int | float] = {
     "experiment": "preset:tiny",
@@ -42,9 +42,8 @@ DEFAULTS: dict[str, str | int | float] = {
 }
 """The run config a generated app ships with (``fedmkt deploy app``)."""
 
-METHODS = ("FedMKT", "FedMKT-FedAvg", "LLM2SLM", "FedAvg")
-ROWS = {"FedMKT": "FedMKT-SLM or FedMKT-LLM", "FedMKT-FedAvg": "FedMKT-SLM-FedAvg or FedMKT-LLM-FedAvg",
-        "LLM2SLM": "LLM2SLM", "FedAvg": "FedAvg"}
+METHODS = tuple(v.phase for v in VARIANTS)
+ROWS = {v.phase: " or ".join(rows_of(v)) for v in VARIANTS}
 """The experiment methods (result rows) that make each run-config method run."""
 
 
