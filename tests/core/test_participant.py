@@ -3,6 +3,8 @@ and reuse."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -85,3 +87,22 @@ def test_all_position_messages_hold_the_answer_messages_rows_and_the_same_answer
     for b, c in zip(wide[0].samples, chunked.samples, strict=True):
         np.testing.assert_array_equal(b.token_ids, c.token_ids)
         np.testing.assert_allclose(b.probs.astype(np.float32), c.probs.astype(np.float32), atol=1e-3)
+
+
+def test_gold_agreement_of_an_all_positions_message_reads_its_answer_rows_only(public):
+    """A message whose top token is the true next token at every prompt row and never at an answer row
+    agrees with the gold answers nowhere; swapped, everywhere."""
+    p = Participant("a", *lora_model("tiny-gpt2-bpe", 0), public, MAX_LENGTH, "all")
+    sent = p.public_distributions(0, TOP_K)
+    for answers_right in (False, True):
+        samples = []
+        for sample, ids, positions, rows in zip(sent.samples, p.view.ids, p.view.positions, p.view.answer_rows,
+                                                strict=True):
+            nxt = ids[positions + 1]
+            is_answer = np.isin(np.arange(positions.size), rows)
+            top = np.where(is_answer == answers_right, nxt, (nxt + 1) % len(p.tokenizer))
+            token_ids = sample.token_ids.copy()
+            token_ids[:, 0] = top
+            samples.append(replace(sample, token_ids=token_ids))
+        _, _, report = p.public_payload(1, TOP_K, reuse=replace(sent, samples=samples))
+        assert report.gold_top1 == (1.0 if answers_right else 0.0)
