@@ -40,3 +40,76 @@ def test_each_printed_run_command_names_a_valid_config_and_experiments_it_holds(
 def test_each_printed_compare_command_names_archived_runs(folders):
     for folder in folders[0].split():
         assert (ROOT / folder / "config.yaml").is_file(), f"{folder} is not an archived run"
+
+
+# -- the README's two-machine Flower recipe, as written --------------------------------------------
+
+RECIPE_START = "Two machines, A (server"
+RECIPE_EXPERIMENT = {  # what "your experiment" is here: one client, as the recipe has one node (B, client-1)
+    "name": "exp-1", "task": "tiny_qa", "server": {"model": "tiny-llama-unigram"},
+    "clients": [{"model": "tiny-gpt2-bpe"}], "data": {"public_size": 8, "private_size": 8, "eval_size": 8},
+    "methods": ["SLM-ZS", "FedMKT-SLM", "FedMKT-LLM"],
+}
+
+
+def recipe_lines() -> list[str]:
+    """The commands of the README's two-machine bash block, continuation lines joined, comments dropped."""
+    text = (ROOT / "README.md").read_text("utf-8")
+    block = text[text.index(RECIPE_START):]
+    block = block[block.index("```bash") + len("```bash"):]
+    block = block[:block.index("```")].replace("\\\n", " ")
+    return [line.strip() for line in block.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def _fedmkt(args: list[str], monkeypatch) -> None:
+    import sys
+
+    from fedmkt.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["fedmkt", *args])
+    try:
+        main()
+    except SystemExit as exit_:
+        assert exit_.code in (0, None), f"fedmkt {' '.join(args)} exited {exit_.code}"
+
+
+def _relative_paths(words: list[str]) -> list[str]:
+    """Arguments of a Flower command that name files this machine's earlier steps made (tls/..., keys/...)."""
+    return [w for w in words if "/" in w and not w.startswith(("/", "-")) and "=" not in w and ":" not in w]
+
+
+def test_the_readmes_two_machine_recipe_runs_as_written(tmp_path, monkeypatch):
+    """Every `fedmkt deploy` line runs; every file a Flower line then reads exists; the app passes the
+    ServerApp's own checks. (Starting the SuperLink and SuperNodes is tests/deploy/test_flower_loopback's.)"""
+    pytest.importorskip("flwr", reason="flwr is not installed: pip install 'fedmkt[flower]'")
+    import shlex
+    import subprocess
+
+    import yaml
+
+    from fedmkt.deploy.run_config import checked_run_config
+
+    lines = recipe_lines()
+    assert any(line.startswith("fedmkt deploy app") for line in lines) and any("flwr run" in line for line in lines)
+    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(RECIPE_EXPERIMENT))
+    monkeypatch.chdir(tmp_path)
+    for line in lines:
+        words = shlex.split(line)
+        if words[0] == "fedmkt":
+            _fedmkt(words[1:], monkeypatch)
+        elif words[0].startswith(("flower-", "flwr")):
+            for path in _relative_paths(words):
+                assert (tmp_path / path).is_file(), f"{line!r} reads {path}, which no earlier step wrote"
+            if words[:2] == ["flwr", "run"]:
+                assert (tmp_path / words[2] / "pyproject.toml").is_file(), f"{line!r}: no app folder {words[2]}"
+        else:  # mkdir, cp: the operator's own steps
+            subprocess.run(line, shell=True, check=True, cwd=tmp_path)
+    import tomli  # flwr's dependency
+
+    values = tomli.loads((tmp_path / "app" / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["config"]
+    assert values["experiment"] == str(tmp_path / "experiment.yaml") and values["experiment-name"] == "exp-1"
+    monkeypatch.chdir(tmp_path / "tls")  # the checks again, as the ServerApp makes them from its own folder
+    checked = checked_run_config(experiment=values["experiment"], experiment_name=values["experiment-name"],
+                                 method=values["method"], out=values["out"], min_clients=values["min-clients"],
+                                 timeout=values["timeout"], client_keys_folder=values["client-keys"])
+    assert checked.values.items() <= values.items()

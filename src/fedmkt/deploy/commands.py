@@ -19,7 +19,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 console = Console()
 
 Experiment = Annotated[str, typer.Option(help="preset:<name> or an experiment YAML file.")]
-ExperimentName = Annotated[str, typer.Option(help="Which experiment of a suite (empty: the file holds one).")]
+ExperimentName = Annotated[str, typer.Option(
+    help="Which experiment of a suite (empty: the file's only one; tiny-heterogeneous for preset:tiny).")]
 Method = Annotated[str, typer.Option(help="FedMKT, FedMKT-FedAvg, or the federated baselines LLM2SLM, FedAvg.")]
 Timeout = Annotated[float, typer.Option(help="Seconds the server waits for the replies of one step.")]
 MinClients = Annotated[int, typer.Option(help="Stop the run when fewer clients are left in a step.")]
@@ -71,7 +72,7 @@ def node_key(
 def app_folder(
     folder: Annotated[Path, typer.Argument(help="The app folder to write (a pyproject.toml).")],
     experiment: Experiment = "preset:tiny",
-    experiment_name: ExperimentName = "tiny-heterogeneous",
+    experiment_name: ExperimentName = "",
     method: Method = "FedMKT",
     out: Annotated[str, typer.Option(help="Run folder on the SuperLink host (empty: runs/flower-<run id>).")] = "",
     min_clients: MinClients = 2,
@@ -79,18 +80,28 @@ def app_folder(
     client_keys: ClientKeysOption = "",
     trust_client_names: TrustNames = False,
 ) -> None:
-    """The Flower app folder that `flwr run FOLDER <connection>` submits."""
+    """The Flower app folder that `flwr run FOLDER <connection>` submits, checked as the ServerApp will check it.
+
+    Write it on the SuperLink host: the experiment, the client keys and the run folder are stored as
+    absolute paths there, and whatever the ServerApp would refuse stops this command instead.
+    """
     _need_flower()
     from fedmkt.deploy.flower.project import write_app
+    from fedmkt.deploy.run_config import checked_run_config
 
-    write_app(folder, {"experiment": experiment, "experiment-name": experiment_name, "method": method, "out": out,
-                       "min-clients": min_clients, "timeout": timeout, "client-keys": client_keys,
-                       "trust-client-names": trust_client_names})
-    console.print(f"wrote {folder / 'pyproject.toml'}; run it with: flwr run {folder} <connection> --stream")
     if not client_keys and not trust_client_names:
-        console.print("[yellow]no --client-keys: the run refuses to start until you give the folder of the clients' "
-                      "public keys, e.g. flwr run ... --run-config 'client-keys=\"/srv/fedmkt/client-keys\"'[/]")
-    elif trust_client_names:
+        raise FedMKTError("--client-keys: not set; a Flower run refuses to start without the folder (on the "
+                          "SuperLink host) of each client's public key as <client>.pub, or --trust-client-names "
+                          "to register nodes by the client they claim, unverified")
+    checked = checked_run_config(experiment=experiment, experiment_name=experiment_name, method=method, out=out,
+                                 min_clients=min_clients, timeout=timeout, client_keys_folder=client_keys,
+                                 trust_client_names=trust_client_names, show_progress=console.is_terminal)
+    write_app(folder, checked.values)
+    config = checked.config
+    console.print(f"wrote {folder.resolve() / 'pyproject.toml'}: {method} of experiment {config.name!r} "
+                  f"({_count(len(config.clients), 'client')}, {_count(config.fedmkt.rounds, 'round')}), checked as "
+                  f"the ServerApp will check it; run it with: flwr run {folder} <connection> --stream")
+    if trust_client_names:
         console.print("[yellow]--trust-client-names: nodes are registered by the client they claim, unverified[/]")
 
 
@@ -99,7 +110,7 @@ def local(
     workdir: Annotated[Path, typer.Option(help="Certificates, keys, logs and node caches go here.")]
     = Path("runs/flower-local"),
     experiment: Experiment = "preset:tiny",
-    experiment_name: ExperimentName = "tiny-heterogeneous",
+    experiment_name: ExperimentName = "",
     method: Method = "FedMKT",
     timeout: Timeout = 600.0,
     min_clients: MinClients = 2,
@@ -108,34 +119,61 @@ def local(
 
     Each client's node gets its own key pair (keys/<client>.key/.pub): registered with the SuperLink and
     named as that client's key in the run config (client-keys), so a node serves only its own client.
+    The run's phases and rounds show on the console; the run folder gets results and plots/.
     """
     _need_flower()
-    from fedmkt.deploy.flower.project import write_app
-    from fedmkt.deploy.flower.settings import pick_variant
-    from fedmkt.deploy.flower.task import experiment_text, pick_experiment
-    from fedmkt.deploy.local import LocalFederation
+    from rich.markdown import Markdown
 
-    config = pick_experiment(experiment_text(experiment), experiment_name, experiment)
-    pick_variant(config, method)  # the experiment must list the method's rows: say so before starting anything
+    from fedmkt.deploy.flower.project import write_app
+    from fedmkt.deploy.local import LocalFederation
+    from fedmkt.deploy.run_config import checked_run_config
+    from fedmkt.deploy.watch import watch
+    from fedmkt.report.model_card import write_adapter_cards
+    from fedmkt.report.run_plots import plots_from_results
+
     workdir = workdir.resolve()
     out = workdir / "run"
+    checked = checked_run_config(experiment=experiment, experiment_name=experiment_name, method=method,
+                                 out=str(out), min_clients=min_clients, timeout=timeout, keys_required=False,
+                                 show_progress=console.is_terminal)
+    config = checked.config
+    console.print(f"{method} of experiment {config.name!r}: {_count(len(config.clients), 'client')}, "
+                  f"{_count(config.fedmkt.rounds, 'round')}; workdir {workdir}")
     app_dir = write_app(workdir / "app")
     start = time.perf_counter()
     with LocalFederation(workdir) as fed:
-        fed.start_superlink()
+        with console.status("starting the SuperLink (TLS, node authentication)"):
+            fed.start_superlink()
         for client in config.clients:
-            keys = fed.node_keys(client.name)
-            fed.register(keys)
-            fed.start_supernode(client.name, keys, {"client": client.name,
-                                                    "cache": str(workdir / "nodes" / client.name / "cache")})
+            with console.status(f"registering {client.name}'s key and starting its SuperNode"):
+                keys = fed.node_keys(client.name)
+                fed.register(keys)
+                fed.start_supernode(client.name, keys, {"client": client.name,
+                                                        "cache": str(workdir / "nodes" / client.name / "cache")})
         console.print(f"SuperLink on {fed.address}, {len(config.clients)} SuperNodes; logs in {fed.logs}")
-        run = fed.run_app(app_dir, {"experiment": experiment, "experiment-name": experiment_name, "method": method,
-                                    "out": str(out), "timeout": timeout, "min-clients": min_clients,
-                                    "client-keys": str(fed.keys_folder)})
-        code = run.wait()
-    if code != 0 or not (out / "results.md").is_file():
-        raise FedMKTError(f"the Flower run failed (flwr run exit {code}); see {workdir / 'logs'}")
-    console.print(f"done in {time.perf_counter() - start:.0f} s; results in {out / 'results.md'}")
+        run = fed.run_app(app_dir, {**checked.values, "client-keys": str(fed.keys_folder)})
+        code = watch(run, out / "metrics.jsonl", console, config.fedmkt.rounds)
+    if code != 0 or not (out / "results.json").is_file():
+        raise FedMKTError(f"the Flower run failed (flwr run exit {code}){_server_error(workdir / 'logs')}; "
+                          f"see {workdir / 'logs'}")
+    plots = plots_from_results(out)
+    write_adapter_cards(out)
+    console.print(Markdown((out / "results.md").read_text(encoding="utf-8")))
+    console.print(f"done in {time.perf_counter() - start:.0f} s; results in {out / 'results.md'}, "
+                  f"{len(plots)} plots in {out / 'plots'}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _server_error(logs: Path) -> str:
+    """The ServerApp's own one-line error from the ``flwr run --stream`` log, if it logged one."""
+    log = logs / "flwr-run.log"
+    text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+    found = [line.split("fedmkt: ", 1)[1].strip() for line in text.splitlines()
+             if "ERROR" in line and "fedmkt: " in line]
+    return f": {found[-1]}" if found else ""
 
 
 @app.command()
