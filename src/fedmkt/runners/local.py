@@ -42,8 +42,9 @@ from fedmkt.models.precision import mixed_precision
 from fedmkt.report.comm import CommLedger, reference_sizes, render_comm_table, render_round_times
 from fedmkt.report.events import EventLog
 from fedmkt.report.exclusions import exclusion_records, render_exclusions
-from fedmkt.report.plots import plot_methods, plot_rounds
+from fedmkt.report.model_card import write_adapter_cards
 from fedmkt.report.results import ResultRow, write_results
+from fedmkt.report.run_plots import write_run_plots
 from fedmkt.report.table import render_report
 from fedmkt.runners import config_record, journal, lock
 from fedmkt.runners.checkpoint import CheckpointDamaged, PhaseCheckpoint, StepFailed
@@ -188,9 +189,8 @@ def _run_locked(
             rows += _run_phase(ctx, phase, resume)
 
     write_results(rows, run_dir / "results.json")
-    for metric in sorted({r.metric for r in rows}):
-        plot_methods(rows, metric, run_dir / "plots" / f"methods_{metric}.png")
-        plot_rounds(rows, metric, run_dir / "plots" / f"rounds_{metric}.png")
+    write_run_plots(rows, run_dir)
+    write_adapter_cards(run_dir)  # a model card (README.md) in each adapter folder, from the results just written
     seconds = time.perf_counter() - start
     scored_on = ", scored on the dev slice" if config.eval.split == "dev" else ""
     report = render_report(rows, f"{config.name}: {config.task_label} ({ctx.scenario}{scored_on})")
