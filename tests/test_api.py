@@ -20,11 +20,12 @@ from fedmkt.errors import FedMKTError
 from fedmkt.evaluation import evaluate
 from fedmkt.runners.split import build_split
 
+TRAIN = {"lr": 3.0e-3, "batch_size": 2, "epochs": 2, "warmup_ratio": 0.0, "max_length": 64}  # adapters that move
 CONFIG = {
     "name": "api-tiny", "task": "tiny_qa", "seed": 3,
-    "server": {"model": "tiny-llama-unigram", "train": {"batch_size": 8, "max_length": 64}},
-    "clients": [{"model": "tiny-gpt2-bpe", "train": {"batch_size": 8, "max_length": 64}},
-                {"model": "tiny-opt-unigram", "train": {"batch_size": 8, "max_length": 64}}],
+    "server": {"model": "tiny-llama-unigram", "train": TRAIN},
+    "clients": [{"model": "tiny-gpt2-bpe", "train": TRAIN},
+                {"model": "tiny-opt-unigram", "train": TRAIN}],
     "data": {"public_size": 8, "private_size": 8, "eval_size": 8},
     "fedmkt": {"rounds": 3, "top_k": 8},
     "eval": {"bootstrap": 100},
@@ -57,6 +58,15 @@ def test_a_loaded_adapter_scores_what_the_run_recorded(finished, method, partici
     result = evaluate(model, tokenizer, build_split(config).eval, batch_size=config.eval.batch_size,
                       max_new_tokens=config.eval.max_new_tokens, seed=config.seed, n_bootstrap=config.eval.bootstrap)
     assert (result.metric, result.value, result.n) == (recorded.metric, recorded.value, recorded.n)
+    where = f"{method}/{participant}" + (f"/round-{recorded.round}" if recorded.round is not None else "")
+    per_example = json.loads((finished.run_dir / "scores" / f"{where}.json").read_text())
+    assert result.predictions == per_example["predictions"]  # the same answer picked, example by example
+    batch = tokenizer(build_split(config).eval[0].prompt, return_tensors="pt")
+    with torch.no_grad():
+        adapted = model(**batch).logits
+        with model.disable_adapter():
+            base = model(**batch).logits
+    assert not torch.allclose(adapted, base)  # the adapter is there and changes the model
 
 
 def test_the_loaded_weights_are_the_saved_adapters(finished):
@@ -130,3 +140,15 @@ def test_the_readmes_api_example_calls_what_the_api_offers_with_parameters_it_ta
         assert {k.arg for k in call.keywords} <= set(parameters), (call.func.attr, parameters)
         inspect.signature(function).bind_partial(*([None] if call.func.value.id == "result" else [])
                                                  + [None] * len(call.args), **{k.arg: None for k in call.keywords})
+
+
+def test_an_adapter_folder_is_the_baselines_or_the_last_kept_round_unless_one_is_named(tmp_path):
+    for folder in ("Standalone/client-1", "FedMKT/round-1/client-1", "FedMKT/round-2/client-1",
+                   "FedMKT-FedAvg/round-1/client-1", "FedMKT/round-3/server"):
+        (tmp_path / "adapters" / folder).mkdir(parents=True)
+        (tmp_path / "adapters" / folder / "adapter_config.json").write_text("{}")
+    where = {(m, r): api.adapter_folder(tmp_path, m, "client-1", r).relative_to(tmp_path / "adapters").as_posix()
+             for m, r in [("Standalone", None), ("FedMKT-SLM", None), ("FedMKT-SLM", 1), ("FedMKT-SLM-FedAvg", None)]}
+    assert where == {("Standalone", None): "Standalone/client-1", ("FedMKT-SLM", None): "FedMKT/round-2/client-1",
+                     ("FedMKT-SLM", 1): "FedMKT/round-1/client-1",
+                     ("FedMKT-SLM-FedAvg", None): "FedMKT-FedAvg/round-1/client-1"}

@@ -55,3 +55,35 @@ def test_every_federated_methods_rows_map_to_its_adapter_folder(variant):
         if method is not None:
             assert phase_of(method) == variant.phase
             assert _unscored_method(variant.phase, role, federated=True) == method
+
+
+def test_write_adapter_cards_gives_each_round_its_own_scores_and_the_llm_no_private_data(tmp_path):
+    """A run folder as a two-round FedMKT run leaves it: each round's card shows that round's rows only."""
+    import json
+
+    from fedmkt.config import dump_config, parse_config
+    from fedmkt.report.model_card import write_adapter_cards
+    from fedmkt.report.results import write_results
+
+    config = parse_config({"name": "two", "task": "tiny_qa", "server": {"model": "tiny-llama-unigram"},
+                           "clients": [{"model": "tiny-gpt2-bpe"}, {"model": "tiny-opt-unigram"}],
+                           "fedmkt": {"rounds": 2}, "methods": ["FedMKT-SLM", "FedMKT-LLM"]}, "t")
+    (tmp_path / "config.yaml").write_text(dump_config(config))
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"event": "data_split", "public": 16, "private": [12, 20],
+                                                        "eval": 30}) + "\n")
+    sides = [("FedMKT-SLM", "slm", "client-1"), ("FedMKT-SLM", "slm", "client-2"), ("FedMKT-LLM", "llm", "server")]
+    rows = [ResultRow("heterogeneous", method, "m", role, who, "tiny_qa", "acc", 10.0 * r + i, 30, 1.0, 99.0, r)
+            for r in (1, 2) for i, (method, role, who) in enumerate(sides)]
+    write_results(rows, tmp_path / "results.json")
+    for r in (1, 2):
+        for who in ("client-1", "client-2", "server"):
+            folder = tmp_path / "adapters" / "FedMKT" / f"round-{r}" / who
+            folder.mkdir(parents=True)
+            (folder / "adapter_config.json").write_text("{}")
+    assert len(write_adapter_cards(tmp_path)) == 6
+    card = ModelCard.load(tmp_path / "adapters" / "FedMKT" / "round-1" / "client-2" / "README.md")
+    assert "| acc | 11.0 | 1.0-99.0 | 30 |" in card.text and "| acc | 21.0 |" not in card.text
+    assert "| Data | public 16, private 20, eval 30 |" in card.text and "after round 1 of 2" in card.text
+    server = ModelCard.load(tmp_path / "adapters" / "FedMKT" / "round-2" / "server" / "README.md")
+    assert "FedMKT-LLM:" in server.text and "| acc | 22.0 |" in server.text
+    assert "| Data | public 16, eval 30 |" in server.text  # FedMKT's LLM trains on the public set alone
