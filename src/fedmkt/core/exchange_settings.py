@@ -14,7 +14,8 @@ from typing import Literal
 
 from fedmkt.errors import FedMKTError
 
-KD_POSITIONS = ("answer", "all")
+KDPositions = Literal["answer", "all"]
+KD_POSITIONS: tuple[KDPositions, ...] = ("answer", "all")
 """Which positions of a public sample are sent and distilled: its answer's, or every one that predicts a token."""
 
 
@@ -41,7 +42,7 @@ class ExchangeSettings:
     kd_weight: float = 0.1
     temperature: float = 1.0
     public_sft: bool = True
-    kd_positions: Literal["answer", "all"] = "answer"
+    kd_positions: KDPositions = "answer"
 
     def __post_init__(self) -> None:
         problems = [
