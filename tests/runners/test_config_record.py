@@ -114,3 +114,24 @@ def test_a_record_without_its_config_still_refuses_by_digest(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"config_sha256": record["config_sha256"]}))
     with pytest.raises(FedMKTError, match=r"\(its sha256 differs from the one recorded at the start\)"):
         config_record.check_unchanged(tmp_path, [_config(seed=5)])
+
+
+def _record_without(tmp_path, section: str, key: str) -> None:
+    """run.json as an earlier fedmkt, which lacked ``section.key``, wrote it (its digest over that config)."""
+    data = config_record.config_data([_config()])
+    del data[section][key]
+    record = {"format": 1, "config_sha256": config_record.config_digest(data), "recorded_at": "start", "config": data}
+    (tmp_path / "run.json").write_text(json.dumps(record))
+
+
+def test_a_key_added_since_the_start_at_its_default_resumes_with_a_note(tmp_path):
+    """A run started before fedmkt learnt ``fedmkt.public_sft`` resumes: the new key takes its default."""
+    _record_without(tmp_path, "fedmkt", "public_sft")
+    note = config_record.check_unchanged(tmp_path, [_config()])
+    assert note is not None and "keys added since take their defaults" in note
+
+
+def test_a_key_added_since_the_start_set_away_from_its_default_is_refused(tmp_path):
+    _record_without(tmp_path, "fedmkt", "kd_positions")
+    with pytest.raises(FedMKTError, match="was changed after the run started"):
+        config_record.check_unchanged(tmp_path, [_config(fedmkt={"kd_positions": "all"})])

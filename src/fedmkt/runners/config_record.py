@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fedmkt.config import ExperimentConfig
+from fedmkt.config import ExperimentConfig, parse_config
 from fedmkt.errors import FedMKTError
 from fedmkt.io import atomic_write_text
 from fedmkt.report.config_diff import Difference, shown_value
@@ -70,6 +70,16 @@ def differences(start: dict[str, Any], now: dict[str, Any]) -> list[str]:
     return [_line(d) for d in config_differences(start, now)]
 
 
+def _as_read_now(start: dict[str, Any], path: Path) -> dict[str, Any] | None:
+    """The recorded config as this fedmkt reads it (keys added since filled with their defaults), or None
+    if it no longer reads (a key renamed or dropped since: then it differs)."""
+    try:
+        experiments = start["experiments"] if "experiments" in start else [start]
+        return config_data([parse_config(dict(e), str(path)) for e in experiments])
+    except (FedMKTError, TypeError):
+        return None
+
+
 def check_unchanged(run_dir: Path, configs: list[ExperimentConfig]) -> str | None:
     """Refuse (one line) a config that differs from the one ``run_dir`` started with.
 
@@ -90,6 +100,9 @@ def check_unchanged(run_dir: Path, configs: list[ExperimentConfig]) -> str | Non
     now = config_data(configs)
     if config_digest(now) == recorded:
         return None
+    if isinstance(start, dict) and config_digest(start) == recorded and _as_read_now(start, path) == now:
+        return (f"{path} was recorded by an earlier fedmkt: the keys added since take their defaults, and the "
+                f"config is otherwise the one the run started with")
     found = differences(start, now) if isinstance(start, dict) and config_digest(start) == recorded else []
     what = "; ".join(found[:_SHOWN]) + (f"; and {len(found) - _SHOWN} more" if len(found) > _SHOWN else "")
     detail = f" ({what})" if what else " (its sha256 differs from the one recorded at the start)"
