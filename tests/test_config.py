@@ -115,6 +115,76 @@ def test_missing_required_key():
         parse_config({k: v for k, v in MINIMAL.items() if k != "task"}, "x.yaml")
 
 
+DOMAINS = {"server": {"model": "tiny-llama-unigram"},
+           "domains": [{"task": "tiny_qa", "private_size": 20}, {"task": "tiny_gen", "eval_size": 30}],
+           "clients": [{"model": "tiny-gpt2-bpe", "domains": ["tiny_qa"]},
+                       {"model": "tiny-opt-unigram", "domains": ["tiny_gen", "tiny_qa"]}]}
+
+
+def test_a_domain_federation_names_its_domains_and_round_trips():
+    config = parse_config(DOMAINS, "x.yaml")
+    assert config.task is None and config.task_label == "tiny_qa+tiny_gen"
+    assert config.task_fields() == [("domains.0.task", "tiny_qa"), ("domains.1.task", "tiny_gen")]
+    assert [d.private_size for d in config.domains] == [20, None] and config.clients[1].domains == ["tiny_gen",
+                                                                                                   "tiny_qa"]
+    assert parse_configs(dump_configs([config]), "dumped") == [config]
+    assert parse_config(MINIMAL, "x.yaml").domains == [] and parse_config(MINIMAL, "x.yaml").task_fields() == [
+        ("task", "tiny_qa")]
+
+
+def _with(patch):
+    data = yaml.safe_load(yaml.safe_dump(DOMAINS))
+    patch(data)
+    return data
+
+
+@pytest.mark.parametrize(("patch", "expected"), [
+    (lambda d: d["clients"][0].update(domains=["tiny_q"]),
+     "x.yaml: 'clients.0.domains': 'tiny_q' is an unknown domain (did you mean 'tiny_qa'?); expected one of the "
+     "run's domains: tiny_qa, tiny_gen"),
+    (lambda d: d["clients"][1].update(domains=["tiny_gen", "sciq"]),
+     "x.yaml: 'clients.1.domains': 'sciq' is a task, but not a domain of this run (add it to domains:)"),
+    (lambda d: d["domains"].append({"task": "sciqq"}), "x.yaml: 'domains.2.task': unknown task 'sciqq' (did you "
+                                                       "mean 'sciq'?)"),
+    (lambda d: d["domains"].append({"task": "tiny_qa"}), "x.yaml: 'domains.2.task': 'tiny_qa' is already "
+                                                         "domains.0's"),
+    (lambda d: d["clients"][0].update(domains=[]), "x.yaml: 'clients.0.domains': expected the domains this "
+                                                   "client's private data comes from"),
+    (lambda d: d["clients"][0].update(domains=["tiny_qa", "tiny_qa"]), "'clients.0.domains': a domain is listed "
+                                                                       "twice"),
+    (lambda d: d["server"].update(domains=["tiny_qa"]), "x.yaml: 'server.domains': the server holds no private "
+                                                        "data"),
+    (lambda d: d.update(task="tiny_qa"), "x.yaml: set task (one task split among the clients) or domains (each "
+                                         "client its own), not both"),
+    (lambda d: d.update(task="tiny_qa", domains=[]), "x.yaml: 'clients.0.domains': a client's domains need the "
+                                                     "top-level domains: list instead of task"),
+    (lambda d: d.pop("domains"), "x.yaml: missing required key 'task' (or 'domains')"),
+    (lambda d: d["domains"][0].update(private_size=0), "'domains.0.private_size': Input should be greater than or "
+                                                       "equal to 1"),
+    (lambda d: d["domains"][0].update(size=3), "unknown key 'domains.0.size'"),
+])
+def test_a_bad_domain_config_is_one_line_naming_the_field(patch, expected):
+    with pytest.raises(FedMKTError) as info:
+        parse_config(_with(patch), "x.yaml")
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_domain_overrides_and_dataset_paths_are_taken_as_for_task(tmp_path, monkeypatch):
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "mine.jsonl").write_text("")
+    data = _with(lambda d: d["domains"].append({"task": "./mine.jsonl"}))
+    (tmp_path / "exp" / "run.yaml").write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(tmp_path)
+    loaded = load_configs(tmp_path / "exp" / "run.yaml", parse_overrides(["domains.1.eval_size=7"]))[0]
+    assert loaded.domains[2].task == str((tmp_path / "exp" / "mine.jsonl").resolve()) and loaded.domains[2].label == \
+        "mine"
+    assert loaded.domains[1].eval_size == 7
+    data["domains"][2]["task"] = "./absent.jsonl"
+    (tmp_path / "exp" / "run.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(FedMKTError, match=r"run.yaml: 'domains.2.task': dataset not found at .*absent.jsonl"):
+        load_configs(tmp_path / "exp" / "run.yaml")
+
+
 def test_file_errors(tmp_path):
     with pytest.raises(FedMKTError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")

@@ -98,6 +98,10 @@ class ParticipantConfig(_Strict):
     model: str = Field(..., min_length=1, description="Short name, tiny-<arch>-<tok>, local folder or hub id.")
     lora: LoraConfig = Field(default_factory=LoraConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    domains: list[str] = Field(
+        default_factory=list, description="A client's private data: the run's domains it draws from (names of "
+        "the top-level domains list; only with domains:).",
+    )
 
 
 class DataConfig(_Strict):
@@ -109,6 +113,34 @@ class DataConfig(_Strict):
     dev_size: int = Field(0, ge=0, description="Held-out train slice for tuning, never used for training.")
     partition: Literal["iid", "dirichlet"] = Field("iid", description="How private data is spread.")
     dirichlet_alpha: float = Field(0.5, gt=0, description="Concentration for the Dirichlet partition.")
+
+
+class DomainConfig(_Strict):
+    """One domain of a federation whose clients hold their own tasks (``domains:``, docs/data.md).
+
+    Its training split gives the domain's share of the public set and the private data of each
+    client that lists it; its eval split, the domain's eval set, on which every participant is scored.
+    A size left null is the ``data:`` section's (null there: an even share of the domain's split).
+    """
+
+    task: str = Field(..., description="Task name (see `fedmkt tasks`), or a .jsonl file / folder of your own data.")
+    public_size: int | None = Field(None, ge=0, description="This domain's public samples (null: data.public_size).")
+    private_size: int | None = Field(
+        None, ge=1, description="Private samples of each client that lists this domain (null: data.private_size)."
+    )
+    eval_size: int | None = Field(None, ge=1, description="This domain's evaluation samples (null: data.eval_size).")
+
+    @property
+    def label(self) -> str:
+        """The domain's name: tables, clients' ``domains`` lists and score files use it."""
+        from fedmkt.data.tasks.local import task_label
+
+        return task_label(self.task)
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, v: str) -> str:
+        return _known_task_name(v)
 
 
 class FedMKTConfig(_Strict):
@@ -229,8 +261,13 @@ class ExperimentConfig(_Strict):
     name: str = Field("experiment", description="Shown in tables and the run folder.")
     seed: int = Field(0, ge=0, le=2**32 - 1,
                       description="Seeds the data split, LoRA init, shuffling and bootstrap (numpy takes 0 .. 2^32-1).")
-    task: str = Field(
-        ..., description="Task name (see `fedmkt tasks`), or a .jsonl file / folder of your own data (docs/data.md)."
+    task: str | None = Field(
+        None, description="Task name (see `fedmkt tasks`), or a .jsonl file / folder of your own data (docs/data.md); "
+        "or, instead, domains:.",
+    )
+    domains: list[DomainConfig] = Field(
+        default_factory=list, description="Instead of task: one entry per domain, each client holding the ones its "
+        "domains: list names; the public set draws from every domain, every participant is scored on each.",
     )
     server: ParticipantConfig
     clients: list[ParticipantConfig] = Field(..., min_length=1)
@@ -250,23 +287,27 @@ class ExperimentConfig(_Strict):
 
     @property
     def task_label(self) -> str:
-        """The task as tables name it: a local dataset by its file stem or folder name, not its full path."""
+        """The task as tables name it: a local dataset by its file stem or folder name, not its full path;
+        a domain federation's domains joined by ``+``."""
         from fedmkt.data.tasks.local import task_label
 
-        return task_label(self.task)
+        return task_label(self.task) if self.task is not None else "+".join(d.label for d in self.domains)
+
+    def task_fields(self) -> list[tuple[str, str]]:
+        """``(field, task)`` of every task the run reads: ``task``, or each domain's ``domains.<i>.task``."""
+        if self.task is not None:
+            return [("task", self.task)]
+        return [(f"domains.{i}.task", d.task) for i, d in enumerate(self.domains)]
 
     @field_validator("task")
     @classmethod
-    def _known_task(cls, v: str) -> str:
-        from fedmkt.data.tasks import task_names  # the registry reads no data
-        from fedmkt.data.tasks.local import looks_like_path
+    def _known_task(cls, v: str | None) -> str | None:
+        return v if v is None else _known_task_name(v)
 
-        if looks_like_path(v) or v in task_names():
-            return v
-        hint = difflib.get_close_matches(v, task_names(), n=1)
-        extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-        raise ValueError(f"unknown task {shown(v)}{extra}; expected a task of `fedmkt tasks` or a path to your own "
-                         f"data (./data.jsonl, ./folder/; docs/data.md)")
+    @model_validator(mode="after")
+    def _task_or_domains(self) -> ExperimentConfig:
+        check_domains(self)
+        return self
 
     @field_validator("methods")
     @classmethod
@@ -308,6 +349,55 @@ class ExperimentConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"participant names must be unique, got {shown(names)}")
         return self
+
+
+def _known_task_name(v: str) -> str:
+    """``v`` if it is a task of `fedmkt tasks` or looks like a path to the user's own data; else a ValueError."""
+    from fedmkt.data.tasks import task_names  # the registry reads no data
+    from fedmkt.data.tasks.local import looks_like_path
+
+    if looks_like_path(v) or v in task_names():
+        return v
+    hint = difflib.get_close_matches(v, task_names(), n=1)
+    extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+    raise ValueError(f"unknown task {shown(v)}{extra}; expected a task of `fedmkt tasks` or a path to your own "
+                     f"data (./data.jsonl, ./folder/; docs/data.md)")
+
+
+def check_domains(config: ExperimentConfig) -> None:
+    """One of ``task`` and ``domains``; with domains, distinct ones and each client listing some of them.
+
+    A ValueError names the field (``clients.1.domains``), so the one-line error says where to look.
+    """
+    from fedmkt.data.tasks import task_names  # the registry reads no data
+
+    if (config.task is None) == (not config.domains):
+        raise ValueError("set task (one task split among the clients) or domains (each client its own), "
+                         "not both" if config.task is not None else "missing required key 'task' (or 'domains')")
+    labels = [d.label for d in config.domains]
+    for i, label in enumerate(labels):
+        if label in labels[:i]:
+            raise ValueError(f"'domains.{i}.task': {shown(label)} is already domains.{labels.index(label)}'s; "
+                             "expected each domain once (a client may list several)")
+    if config.server.domains:
+        raise ValueError("'server.domains': the server holds no private data; expected domains on clients only")
+    for i, client in enumerate(config.clients):
+        where = f"'clients.{i}.domains'"
+        if config.task is not None and client.domains:
+            raise ValueError(f"{where}: a client's domains need the top-level domains: list instead of task")
+        if config.task is None and not client.domains:
+            raise ValueError(f"{where}: expected the domains this client's private data comes from (one or more "
+                             f"of {', '.join(labels)})")
+        for name in client.domains:
+            if name not in labels:
+                hint = difflib.get_close_matches(name, labels, n=1)
+                extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+                known = " is a task, but not a domain of this run (add it to domains:)" if name in task_names() \
+                    else f" is an unknown domain{extra}"
+                raise ValueError(f"{where}: {shown(name)}{known}; expected one of the run's domains: "
+                                 f"{', '.join(labels)}")
+        if len(set(client.domains)) != len(client.domains):
+            raise ValueError(f"{where}: a domain is listed twice")
 
 
 def _describe(error: ErrorDetails) -> str:
@@ -519,23 +609,24 @@ def _looking_up(source: Path, field: str, value: str) -> Iterator[None]:
                           "an existing file or folder") from None
 
 
-def _resolve_task_path(config: ExperimentConfig, path: Path) -> None:
-    """A ``task:`` that is a dataset path becomes absolute, relative to the config file's folder.
+def _resolve_task_path(task: str, field: str, path: Path) -> str:
+    """A ``task:`` (or a domain's) that is a dataset path becomes absolute, relative to the config file's folder.
 
     So a config and its data can move together, and the run folder's resolved ``config.yaml``
     (what ``--resume`` reads) still finds the data.
     """
     from fedmkt.data.tasks.local import looks_like_path, resolve_task_path  # only for path-like tasks
 
-    if looks_like_path(config.task):
-        with _looking_up(path, "task", config.task):
-            resolved = resolve_task_path(config.task, path.parent)
-            found = resolved.exists()
-        if not found:
-            raise FedMKTError(f"{path}: 'task': dataset not found at {shown_text(str(resolved), 400)} (a relative "
-                              "path is taken from the config file's folder); expected a .jsonl file or a folder "
-                              "holding train.jsonl")
-        config.task = str(resolved)
+    if not looks_like_path(task):
+        return task
+    with _looking_up(path, field, task):
+        resolved = resolve_task_path(task, path.parent)
+        found = resolved.exists()
+    if not found:
+        raise FedMKTError(f"{path}: '{field}': dataset not found at {shown_text(str(resolved), 400)} (a relative "
+                          "path is taken from the config file's folder); expected a .jsonl file or a folder "
+                          "holding train.jsonl")
+    return str(resolved)
 
 
 def _resolve_model_path(model: str, base: Path) -> str:
@@ -562,7 +653,10 @@ def load_configs(path: Path, overrides: Sequence[Override] = ()) -> list[Experim
     """
     configs = parse_configs(_read(path), str(path), overrides)
     for config in configs:
-        _resolve_task_path(config, path)
+        if config.task is not None:
+            config.task = _resolve_task_path(config.task, "task", path)
+        for i, domain in enumerate(config.domains):
+            domain.task = _resolve_task_path(domain.task, f"domains.{i}.task", path)
         for participant in (config.server, *config.clients):
             with _looking_up(path, "model", participant.model):
                 participant.model = _resolve_model_path(participant.model, path.parent)

@@ -140,7 +140,7 @@ def test_not_enough_data_says_how_many_are_available_and_requested():
     [
         ({"scheme": "random"}, "scheme: expected 'iid' or 'dirichlet'"),
         ({"alpha": 0.0}, "alpha: the Dirichlet concentration must be > 0"),
-        ({"n_clients": 0}, "n_clients: expected at least 1"),
+        ({"n_clients": -1}, "n_clients: expected 0 or more"),
         ({"private_size": 0}, "private_size: expected a positive number"),
         ({"dev_size": -1}, "dev_size: expected 0 or more"),
         ({"seed": -3}, "seed: expected 0 or more"),

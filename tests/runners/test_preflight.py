@@ -178,6 +178,39 @@ def test_an_answer_longer_than_the_context_is_refused_exactly_where_evaluation_w
         evaluate(model, tokenizer, build_split(too_long).eval, n_bootstrap=100)
 
 
+def _domains(*tasks: str, **changes) -> object:
+    """A domain federation: client-1 holds the first task, client-2 the others."""
+    data = {k: v for k, v in BASE.items() if k != "task"}
+    data["domains"] = [{"task": t} for t in tasks]
+    data["clients"] = [{**BASE["clients"][0], "domains": [_label(tasks[0])]},
+                       {**BASE["clients"][1], "domains": [_label(t) for t in tasks[1:]]}]
+    return parse_config({**data, **changes}, "test.yaml")
+
+
+def _label(task: str) -> str:
+    return Path(task).stem if "/" in task else task
+
+
+def test_a_domain_federation_is_checked_domain_by_domain(tmp_path):
+    """Each domain's sizes, each domain's eval answers against each scoring model; the field is the domain's."""
+    report = preflight(_domains("tiny_qa", "tiny_gen"), show_progress=False)
+    lines = report.summary()
+    assert lines[:2] == ["experiment: tiny_qa (multiple_choice): public 8, private 8, dev 0 from the train split; "
+                         "eval 8 from the test split",
+                         "experiment: tiny_gen (generation): public 8, private 8, dev 0 from the train split; eval 8 "
+                         "from the test split"]
+    _refused(_domains("tiny_qa", "tiny_gen", domains=[{"task": "tiny_qa"}, {"task": "tiny_gen",
+                                                                          "private_size": 393}]),
+             "domains.1 (tiny_gen): data.public_size, domains.1.private_size, data.dev_size: dev 0 + public 8 + 1 "
+             "clients x 393 private = 401 examples requested, 400 available in tiny_gen's train split")
+    tokenizer = load_tokenizer("tiny-gpt2-bpe")
+    long = _long_answer_task(tmp_path / "long", MAX_POSITIONS, tokenizer)
+    config = _domains("tiny_qa", str(long), methods=["SLM-ZS"],
+                      domains=[{"task": "tiny_qa"}, {"task": str(long), "eval_size": 1, "public_size": 2,
+                                                     "private_size": 2}])
+    _refused(config, "'domains.1.task' 'long': scoring model 'tiny-gpt2-bpe' would fail: example long/test/q0")
+
+
 # -- run refuses the same, before it writes or trains anything -----------------------------------
 
 @pytest.mark.parametrize("change, words", [

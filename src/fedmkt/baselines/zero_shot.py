@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from fedmkt.config import ParticipantConfig
-from fedmkt.evaluation.evaluate import EvalResult
 from fedmkt.report.results import ResultRow
 from fedmkt.setup.context import RunContext
+from fedmkt.setup.scoring import Scored
 
 
-def _base_model_result(ctx: RunContext, participant: ParticipantConfig, phase: str) -> EvalResult:
-    """The participant's base model's scoring on the eval set, evaluated only the first time it is asked for."""
+def _base_model_result(ctx: RunContext, participant: ParticipantConfig, phase: str) -> Scored:
+    """The participant's base model's scoring on the eval set (each domain's), evaluated only the first time it
+    is asked for."""
     if participant.model not in ctx.zero_shot_results:
         model, tokenizer = ctx.load(participant)
         ctx.zero_shot_results[participant.model] = ctx.evaluate(phase, model, tokenizer)

@@ -9,7 +9,8 @@ nobody trains on. `make_federated_split` draws them from a task's train and eval
 * ``dev`` (``dev_size`` examples, default none) is held out of ``train`` for tuning and is
   disjoint from everything else, so tuning never touches the eval set;
 * public and dev are uniform draws; private sets are IID chunks, or non-IID with a
-  per-client Dirichlet(alpha) mix over ``Example.group`` (labels or subtasks);
+  per-client Dirichlet(alpha) mix over ``Example.group`` (labels or subtasks); with no
+  clients (a domain no client holds, ``fedmkt.data.domains``) there are none;
 * a size of ``None`` means "share what is left evenly" among the parts left as ``None``:
   with both ``public_size`` and ``private_size`` unset, the public set and each client get
   ``len(train) // (n_clients + 1)`` examples: with four clients, one fifth each, the
@@ -38,16 +39,27 @@ _EVAL_STREAM, _TRAIN_STREAM, _DIRICHLET_STREAM = 1, 2, 3
 
 @dataclass(frozen=True)
 class FederatedSplit:
-    """The data of one federated run; the lists are pairwise disjoint (by uid)."""
+    """The data of one federated run; the lists are pairwise disjoint (by uid).
+
+    ``domains`` is empty for one task; in a domain federation (``fedmkt.data.domains``) it holds
+    each domain's own split, and the lists above are their union.
+    """
 
     public: list[Example]
     private: list[list[Example]]  # one list per client
     eval: list[Example]
     dev: list[Example] = field(default_factory=list)
+    domains: tuple[DomainPart, ...] = ()
 
     @property
     def n_clients(self) -> int:
         return len(self.private)
+
+    def eval_sets(self, task_label: str) -> dict[str, list[Example]]:
+        """Domain -> its eval set, each scored on its own with its metric (one task: ``{task_label: eval}``)."""
+        if not self.domains:
+            return {task_label: self.eval}
+        return {part.label: part.split.eval for part in self.domains}
 
     def sizes(self) -> dict[str, int | list[int]]:
         """``{"public": n, "private": [n per client], "eval": n, "dev": n}``."""
@@ -61,6 +73,16 @@ class FederatedSplit:
     def client_groups(self) -> list[dict[str, int]]:
         """Per client, how many private examples each group has (to see the non-IID skew)."""
         return [dict(Counter(e.group for e in p)) for p in self.private]
+
+
+@dataclass(frozen=True)
+class DomainPart:
+    """One domain of a domain federation: its own split, whose private sets belong to ``holders``
+    (client indices, in the order of ``split.private``)."""
+
+    label: str
+    split: FederatedSplit
+    holders: tuple[int, ...]
 
 
 class NotEnoughData(FedMKTError):
@@ -97,8 +119,8 @@ def _check_args(
 ) -> None:
     if seed < 0:
         raise FedMKTError(f"seed: expected 0 or more, got {seed}")
-    if n_clients < 1:
-        raise FedMKTError(f"n_clients: expected at least 1, got {n_clients}")
+    if n_clients < 0:
+        raise FedMKTError(f"n_clients: expected 0 or more, got {n_clients}")
     for name, value in sizes.items():
         if value is not None and value < (0 if name == "public_size" else 1):
             raise FedMKTError(f"{name}: expected a positive number or None, got {value}")

@@ -73,7 +73,7 @@ def choose_experiment(configs: list[ExperimentConfig], name: str, source: str) -
 def _relative_paths(config: ExperimentConfig, source: str) -> None:
     """A relative ``task:`` or ``model:`` path would be read from the ServerApp's folder, not the file's."""
     base = Path(source).parent
-    fields = [("task", config.task), ("server.model", config.server.model),
+    fields = [*config.task_fields(), ("server.model", config.server.model),
               *((f"clients[{i}].model", c.model) for i, c in enumerate(config.clients))]
     for field, value in fields:
         path = Path(value)

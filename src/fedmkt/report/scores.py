@@ -4,8 +4,10 @@
 intervals cannot say whether one method beats another on the same questions. So every scoring
 also writes ``scores/<method>/<participant>.json`` (methods without rounds) or
 ``scores/<method>/<participant>/round-<N>.json``: the eval examples' uids, their scores (0/100
-for accuracy, 0-100 for Rouge-L) and the predictions. A step redone on ``--resume`` simply
-overwrites its file (written atomically), so a folder never holds two versions of one score.
+for accuracy, 0-100 for Rouge-L) and the predictions. A domain federation scores each domain on
+its own: ``scores/<method>/<participant>/<domain>.json`` or ``.../round-<N>/<domain>.json``. A
+step redone on ``--resume`` simply overwrites its file (written atomically), so a folder never
+holds two versions of one score.
 
 Some result rows are copies rather than scorings: clients that share a base model share one
 SLM-ZS scoring, and under FedAvg every client holds the first client's adapter. For those methods
@@ -57,9 +59,13 @@ def _slug(text: str) -> str:
     return slug if slug.strip(".") else f"_{slug}"
 
 
-def scores_path(run_dir: Path, method: str, participant: str, round_: int | None) -> Path:
-    """Where the scoring of ``participant`` under ``method`` (after ``round_``, if any) is stored."""
+def scores_path(run_dir: Path, method: str, participant: str, round_: int | None, domain: str | None = None) -> Path:
+    """Where the scoring of ``participant`` under ``method`` (after ``round_``, if any; on ``domain``'s eval
+    set, in a domain federation) is stored."""
     base = run_dir / SCORES_DIR / _slug(method)
+    if domain is not None:
+        folder = base / _slug(participant) / ("" if round_ is None else f"round-{round_}")
+        return folder / f"{_slug(domain)}.json"
     if round_ is None:
         return base / f"{_slug(participant)}.json"
     return base / _slug(participant) / f"round-{round_}.json"
@@ -67,15 +73,16 @@ def scores_path(run_dir: Path, method: str, participant: str, round_: int | None
 
 def write_scores(
     run_dir: Path, *, method: str, participant: str, model: str, task: str, metric: str, round_: int | None,
-    value: float, uids: Sequence[str], scores: Sequence[float], predictions: Sequence[str],
+    value: float, uids: Sequence[str], scores: Sequence[float], predictions: Sequence[str], domain: bool = False,
 ) -> Path:
-    """Write one scoring's per-example scores (atomically; overwrites a redone step's file)."""
+    """Write one scoring's per-example scores (atomically; overwrites a redone step's file); ``domain``:
+    ``task`` is one domain of a domain federation, and names the file."""
     if not len(uids) == len(scores) == len(predictions):
         raise ValueError(f"per-example lists differ in length: {len(uids)} uids, {len(scores)} scores, "
                          f"{len(predictions)} predictions")
     record = ScoreRecord(method, participant, model, task, metric, round_, float(value), [str(u) for u in uids],
                          [float(s) for s in scores], [str(p) for p in predictions])
-    path = scores_path(run_dir, method, participant, round_)
+    path = scores_path(run_dir, method, participant, round_, task if domain else None)
     atomic_write_text(path, json.dumps(asdict(record)) + "\n")
     return path
 
@@ -90,7 +97,7 @@ class ScoreIndex:
 
     def __init__(self, records: list[ScoreRecord]) -> None:
         self.records = records
-        self._exact = {(r.method, r.participant, r.round, r.metric): r for r in records}
+        self._exact = {(r.method, r.participant, r.round, r.metric, r.task): r for r in records}
 
     @classmethod
     def load(cls, run_dir: Path) -> ScoreIndex:
@@ -106,7 +113,7 @@ class ScoreIndex:
         never paired with a row it did not produce.
         """
         agrees = lambda r: math.isclose(r.value, row.value, rel_tol=1e-9, abs_tol=1e-9)  # noqa: E731
-        own = self._exact.get((row.method, row.participant, row.round, row.metric))
+        own = self._exact.get((row.method, row.participant, row.round, row.metric, row.task))
         if own is not None:
             return own if agrees(own) else None
         if row.method not in COPIED_METHODS:

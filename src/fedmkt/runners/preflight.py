@@ -65,11 +65,8 @@ class PreflightReport:
     def summary(self) -> list[str]:
         """A few lines saying what was checked, for ``fedmkt validate``."""
         c, s = self.config, self.split
-        task = get_task(c.task)
-        private = "/".join(str(len(p)) for p in s.private)
-        scored = "the dev slice" if c.eval.split == "dev" else f"from the {task.eval_split} split"
-        lines = [f"{c.task_label} ({task.kind}): public {len(s.public)}, private {private}, dev {len(s.dev)} "
-                 f"from the {task.train_split} split; eval {len(s.eval)} {scored}"]
+        lines = [_data_line(c, task, label, part) for (_, task), (label, part) in
+                 zip(c.task_fields(), _parts(c, s), strict=True)]
         if _exchanges(c) and self.models:
             smallest = min(self.models, key=lambda m: m.vocab_size)
             lines.append(f"fedmkt.top_k {c.fedmkt.top_k} within every vocabulary (smallest: {smallest.name}, "
@@ -81,6 +78,21 @@ class PreflightReport:
                 line += f"; longest scored answer {m.longest_answer} tokens, prompt + answer {m.longest_sequence}"
             lines.append(line)
         return [f"{c.name}: {line}" for line in lines]
+
+
+def _parts(config: ExperimentConfig, split: FederatedSplit) -> list[tuple[str, FederatedSplit]]:
+    """(label, split) of the one task, or of each domain (its private sets: its holders')."""
+    if not split.domains:
+        return [(config.task_label, split)]
+    return [(part.label, part.split) for part in split.domains]
+
+
+def _data_line(config: ExperimentConfig, name: str, label: str, s: FederatedSplit) -> str:
+    task = get_task(name)
+    private = "/".join(str(len(p)) for p in s.private) or "none"
+    scored = "the dev slice" if config.eval.split == "dev" else f"from the {task.eval_split} split"
+    return (f"{label} ({task.kind}): public {len(s.public)}, private {private}, dev {len(s.dev)} "
+            f"from the {task.train_split} split; eval {len(s.eval)} {scored}")
 
 
 def _exchanges(config: ExperimentConfig) -> bool:
@@ -95,9 +107,9 @@ def fetch_needed_assets(config: ExperimentConfig, show_progress: bool) -> None:
     for name in dict.fromkeys(p.model for p in [config.server, *config.clients]):
         if name in MODEL_ASSETS:
             ensure_model(name, progress=show_progress)
-    requires = get_task(config.task).requires
-    if requires in DATA_ASSETS:
-        ensure_data(requires, progress=show_progress)
+    for requires in dict.fromkeys(get_task(task).requires for _, task in config.task_fields()):
+        if requires in DATA_ASSETS:
+            ensure_data(requires, progress=show_progress)
 
 
 def model_fields(config: ExperimentConfig) -> list[tuple[str, str]]:
@@ -140,8 +152,19 @@ def _participants(config: ExperimentConfig) -> list[tuple[str, ParticipantConfig
 
 
 def _scored_lengths(
+    config: ExperimentConfig, split: FederatedSplit, tokenizer: PreTrainedTokenizerBase, positions: int | None,
+    model: str,
+) -> tuple[int, int]:
+    """:func:`_set_lengths` of each eval set (each domain's), the longest of them; an error names the domain."""
+    lengths = [_set_lengths(config, examples, tokenizer, positions, model, f"'{field}' {shown(label)}")
+               for (field, _), (label, examples) in zip(config.task_fields(),
+                                                        split.eval_sets(config.task_label).items(), strict=True)]
+    return max(a for a, _ in lengths), max(s for _, s in lengths)
+
+
+def _set_lengths(
     config: ExperimentConfig, examples: Sequence[Example], tokenizer: PreTrainedTokenizerBase,
-    positions: int | None, model: str,
+    positions: int | None, model: str, task: str,
 ) -> tuple[int, int]:
     """Encode every scored example as evaluation will; (longest answer, longest prompt + answer) in tokens.
 
@@ -168,8 +191,7 @@ def _scored_lengths(
                 encode_choices(tokenizer, premise, [choice], uid=f"premise/{i} ({shown(choice)} after "
                                f"eval.pmi_premise {shown(premise)})", max_length=positions)
     except FedMKTError as error:
-        field = f"'eval.max_new_tokens' is {config.eval.max_new_tokens}" if generation else \
-            f"'task' {shown(config.task_label)}"
+        field = f"'eval.max_new_tokens' is {config.eval.max_new_tokens}" if generation else task
         raise FedMKTError(f"{field}: scoring model {model!r} would fail: {error}; expected every scored example "
                           "to fit the model's context") from None
     return longest_answer, longest_sequence
@@ -201,7 +223,7 @@ def preflight(config: ExperimentConfig, *, show_progress: bool = True) -> Prefli
     scored = {p.model for _, p, is_scored in participants if is_scored}
     checks: list[ModelCheck] = []
     for name in used:
-        answer, sequence = (_scored_lengths(config, split.eval, tokenizers[name], positions[name], name)
+        answer, sequence = (_scored_lengths(config, split, tokenizers[name], positions[name], name)
                             if name in scored else (None, None))
         max_length = max(p.train.max_length for _, p, _ in participants if p.model == name)
         checks.append(ModelCheck(name, sizes[name], positions[name], max_length, answer, sequence))

@@ -18,7 +18,6 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from fedmkt.config import ExperimentConfig, ParticipantConfig
 from fedmkt.data.example import Example
 from fedmkt.data.partition import FederatedSplit
-from fedmkt.evaluation.evaluate import EvalResult
 from fedmkt.report.events import EventLog
 from fedmkt.report.results import ResultRow
 from fedmkt.setup import models, scoring, training
@@ -35,7 +34,7 @@ class RunContext:
     scenario: str = "baselines"
     resume: bool = False  # continue unfinished phases from their checkpoints
     # base model name -> its zero-shot scoring, so LLM-ZS and SLM-ZS score each model once
-    zero_shot_results: dict[str, EvalResult] = field(default_factory=dict)
+    zero_shot_results: dict[str, scoring.Scored] = field(default_factory=dict)
 
     def private_data(self, client: ParticipantConfig) -> list[Example]:
         return self.split.private[self.config.clients.index(client)]
@@ -67,17 +66,18 @@ class RunContext:
                                  adapter_dir=self.adapter_dir(method, spec.name), write_event=self.log.write,
                                  progress=self.bar(f"train {phase}"))
 
-    def evaluate(self, phase: str, model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> EvalResult:
-        """Score ``model`` on the run's eval set (logged as an ``eval`` event of ``phase``)."""
-        return scoring.evaluate_examples(model, tokenizer, self.split.eval, self.config.eval, seed=self.config.seed,
-                                         phase=phase, write_event=self.log.write, progress=self.progress)
+    def evaluate(self, phase: str, model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> scoring.Scored:
+        """Score ``model`` on the run's eval set, each domain's on its own (logged as ``eval`` events of ``phase``)."""
+        return scoring.evaluate_sets(model, tokenizer, self.split.eval_sets(self.config.task_label), self.config.eval,
+                                     domains=bool(self.config.domains), seed=self.config.seed, phase=phase,
+                                     write_event=self.log.write, progress=self.progress)
 
     def record_scores(
-        self, spec: ParticipantConfig, role: str, method: str, result: EvalResult, round_: int | None = None,
+        self, spec: ParticipantConfig, role: str, method: str, scored: scoring.Scored, round_: int | None = None,
     ) -> list[ResultRow]:
         """The rows of one scoring, its per-example scores kept in the run folder."""
-        return scoring.record_scores(self.run_dir, result, spec, role=role, method=method, scenario=self.scenario,
-                                     task=self.config.task_label, round_=round_)
+        return scoring.record_sets(self.run_dir, scored, spec, domains=bool(self.config.domains), role=role,
+                                   method=method, scenario=self.scenario, round_=round_)
 
     def score(
         self, spec: ParticipantConfig, role: str, method: str, model: nn.Module,
