@@ -99,7 +99,9 @@ def _split(config: Path | None, overrides: list[str] | None) -> tuple[Path | Non
 def run(
     config: Annotated[Path | None, typer.Argument(help="Experiment YAML (default: the embedded default).")] = None,
     overrides: OverridesArg = None,
-    preset: Annotated[str | None, typer.Option(help="Run a shipped preset instead: default or tiny.")] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="Run a shipped preset instead: default, tiny or tiny-domains.")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<name>-<time>).")] = None,
     resume: Annotated[
         Path | None, typer.Option(help="Continue the run in this folder after its last complete step.")

@@ -38,7 +38,7 @@ METHODS = (
 """Methods fedmkt runs, named as in the paper. ``FedMKT-SLM`` and ``FedMKT-LLM`` are the two sides
 of one FedMKT run (asking for either runs it); likewise the two ``-FedAvg`` variants."""
 
-PRESETS = ("default", "tiny")
+PRESETS = ("default", "tiny", "tiny-domains")
 
 MAX_CONFIG_BYTES = 1 << 20
 """A config file is a few KB; 1 MiB leaves room for any real suite and refuses a flood unread."""

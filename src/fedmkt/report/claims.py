@@ -12,7 +12,9 @@ removes the variation between questions that two separate intervals would count 
 The "reaches 90-96% of Centralized-LLM" claim is tested the same way on the ratio of the two
 means against 0.90 (the paper's lower figure; above 0.96 is better than claimed, not a miss).
 Methods with rounds are compared on their final round's scores. Only the main metric (accuracy,
-or Rouge-L for generation) has per-example scores, so acc_norm and acc_pmi are not tested.
+or Rouge-L for generation) has per-example scores, so acc_norm and acc_pmi are not tested. In a
+domain federation each pair is tested on each domain's eval set (``task``); ``report.domain_claims``
+adds each client's in-domain and out-of-domain macro differences.
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ import numpy as np
 from fedmkt.report.markdown import markdown_table
 from fedmkt.report.results import ResultRow
 from fedmkt.report.scores import ScoreIndex, ScoreRecord
-from fedmkt.report.table import _final_rows
+from fedmkt.report.table import MAIN_METRICS, _final_rows
 
 HELD, NOT_HELD, NOT_SIGNIFICANT = "held", "not held", "not significant"
 NO_SCORES = "no per-example scores"
 VERDICTS = (HELD, NOT_HELD, NOT_SIGNIFICANT, NO_SCORES)
 RATIO_TARGET = 0.90
-MAIN_METRICS = ("acc", "rougeL")
+__all__ = ["MAIN_METRICS"]  # re-exported: ablations take the same metrics
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class Comparison:
     ci_high: float
     verdict: str
     same: int = 0  # examples on which both score the same (for accuracy: both right or both wrong)
+    task: str = ""  # the eval set's task (a domain of a domain federation)
 
 
 def paired_bootstrap(
@@ -184,23 +187,23 @@ def compare(
                       baseline=baseline.method, participant=method.participant, metric=method.metric,
                       round=method.round, value=method.value, baseline_value=baseline.value, n=paired.n,
                       estimate=paired.estimate, ci_low=paired.low, ci_high=paired.high, verdict=outcome,
-                      same=paired.same)
+                      same=paired.same, task=method.task)
 
 
 def check_claims(
     rows: list[ResultRow], scores: ScoreIndex, *, n_resamples: int = 10_000, seed: int = 0,
     claims: Sequence[Claim] = CLAIMS,
 ) -> list[Comparison]:
-    """Every claim whose methods the run has, per participant, on the main metric's final round.
+    """Every claim whose methods the run has, per participant (and domain), on the main metric's final round.
 
     The server's claims compare the server's rows; the clients' claims pair each client's rows.
     """
-    final = {(r.method, r.participant, r.metric): r for r in _final_rows(rows) if r.metric in MAIN_METRICS}
+    final = {(r.method, r.participant, r.task, r.metric): r for r in _final_rows(rows) if r.metric in MAIN_METRICS}
     out: list[Comparison] = []
     for claim in claims:
         for method, baseline in claim.pairs:
-            for (m, participant, metric), row in sorted(final.items()):
-                other = final.get((baseline, participant, metric))
+            for (m, participant, task, metric), row in sorted(final.items()):
+                other = final.get((baseline, participant, task, metric))
                 if m == method and row.role == claim.role and other is not None:
                     out.append(compare(claim, row, other, scores, n_resamples=n_resamples, seed=seed))
     return out
@@ -218,14 +221,16 @@ def render_claims(comparisons: list[Comparison]) -> str:
     """Markdown: one line per tested pair with both scores, the paired estimate and the verdict."""
     if not comparisons:
         return ""
+    domains = len({c.task for c in comparisons}) > 1  # a domain federation: name each pair's domain
     rows = []
     for c in comparisons:
         rnd = f" (round {c.round})" if c.round is not None else ""
-        rows.append((f"({c.claim}) {c.statement}", c.participant, f"{c.method}{rnd}", c.baseline, f"{c.value:.1f}",
-                     f"{c.baseline_value:.1f}", _estimate_cell(c), c.n, c.same if c.n else "-", f"**{c.verdict}**"))
-    header = ["Claim", "Participant", "Method", "Baseline", "Method score", "Baseline score",
-              "Difference or ratio [95% CI]", "n", "Same score", "Verdict"]
-    return markdown_table(header, rows, "llllrrrrrl")
+        rows.append((f"({c.claim}) {c.statement}", c.participant, *((c.task,) if domains else ()),
+                     f"{c.method}{rnd}", c.baseline, f"{c.value:.1f}", f"{c.baseline_value:.1f}", _estimate_cell(c),
+                     c.n, c.same if c.n else "-", f"**{c.verdict}**"))
+    header = ["Claim", "Participant", *(("Domain",) if domains else ()), "Method", "Baseline", "Method score",
+              "Baseline score", "Difference or ratio [95% CI]", "n", "Same score", "Verdict"]
+    return markdown_table(header, rows, "ll" + "l" * domains + "llrrrrrl")
 
 
 def summarize(comparisons: list[Comparison]) -> str:

@@ -56,7 +56,7 @@ def build_results(
             per_run[label] = comparisons
             traffic[label] = folder.comm, folder.events
             section = render_experiment(folder, comparisons, reproduce_command(path, config_dirs), link_base,
-                                        plots_dir)
+                                        plots_dir, n_resamples)
             if problems:
                 if damaged is not None:
                     damaged.append(f"{path}: damaged, reported from what is readable: {one_line(problems)}")

@@ -118,11 +118,29 @@ def _deeper(markdown: str, levels: int) -> str:
     return re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + levels) + " ", markdown, flags=re.MULTILINE)
 
 
+def _scope_section(folder: ExperimentFolder, n_resamples: int) -> list[str]:
+    """A domain federation's in-domain and out-of-domain differences (``report.domain_claims``); none for one task."""
+    from fedmkt.report.domain_claims import check_scopes, holdings, render_scopes
+    from fedmkt.report.scores import ScoreIndex
+
+    if not folder.config.domains:
+        return []
+    found = check_scopes(folder.rows, ScoreIndex.load(folder.path), holdings(folder.config), n_resamples=n_resamples,
+                         seed=folder.config.seed)
+    held = "; ".join(f"{c.name}: {', '.join(c.domains)}" for c in folder.config.clients)
+    out = ["### In domain and out of domain (macro over each set's domains, paired, resampled within each domain)",
+           "", f"A client's in-domain set is the domains its private data comes from ({held}); its out-of-domain set "
+           "the others, which it can learn only through the transfer. The server holds no private data: all "
+           "domains.", ""]
+    return out + ([render_scopes(found), ""] if found else ["No claim's pair was scored on every domain of a set.", ""])
+
+
 def render_experiment(
     folder: ExperimentFolder, comparisons: list[Comparison], reproduction: Reproduction,
-    link_base: Path, plots_dir: Path | None = None,
+    link_base: Path, plots_dir: Path | None = None, n_resamples: int = 10_000,
 ) -> str:
-    """The ``## <experiment>`` section: command, tables, claims, wall times, bytes, round times, transfer, plots."""
+    """The ``## <experiment>`` section: command, tables, claims (a domain federation's in and out of domain too),
+    wall times, bytes, round times, transfer, plots."""
     from fedmkt.report.comm import reference_sizes, render_comm_table, render_round_times  # imports torch
     from fedmkt.report.exclusions import render_exclusions
     from fedmkt.report.transfer import render_transfer
@@ -145,6 +163,7 @@ def render_experiment(
                     "existed (or one whose score files do not match `results.json`): rerun it to test them.", ""]
     else:
         out += ["No claim of the paper compares methods this run has.", ""]
+    out += _scope_section(folder, n_resamples)
     out += ["### Wall time", "", render_wall_times(folder.events), ""]
     comm = render_comm_table(folder.comm, reference_sizes(folder.events))
     if comm:
