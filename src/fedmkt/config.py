@@ -197,13 +197,17 @@ class EvalConfig(_Strict):
 
 
 class RuntimeConfig(_Strict):
-    device: str = Field("cpu", description="torch device: cpu, cuda, cuda:1, ...")
+    device: str = Field("cpu", description="torch device: cpu, cuda, cuda:1, ...; auto: cuda where available, else cpu")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="auto: float32 on CPU, bfloat16 on GPUs that support it."
     )
     threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default).")
     autocast: Literal["off", "bfloat16", "auto"] = Field(
         "off", description="Mixed precision: bf16 matmuls, fp32 weights and losses (auto: where the hardware has bf16)."
+    )
+    share_base: bool = Field(
+        True, description="Participants of a federated phase with the same model share one copy of its weights, "
+        "each with its own LoRA adapter (false: a copy each; results are the same).",
     )
 
     @field_validator("autocast", mode="before")

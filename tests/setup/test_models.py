@@ -6,7 +6,8 @@ import torch
 
 from fedmkt.config import load_preset
 from fedmkt.models.lora import get_adapter_state
-from fedmkt.setup.models import load_model, with_lora
+from fedmkt.models.shared_base import shares_weights
+from fedmkt.setup.models import SharedBases, load_model, with_lora
 
 SPEC = load_preset("tiny")[0].clients[0]  # tiny-gpt2-bpe, LoRA r=8
 
@@ -29,3 +30,22 @@ def test_load_model_follows_the_seed_and_dtype():
     first = next(a.parameters())
     assert not torch.equal(first, next(b.parameters()))
     assert first.dtype == torch.float32 and next(c.parameters()).dtype == torch.bfloat16
+
+
+def test_shared_bases_load_each_model_once_and_give_each_participant_the_adapter_of_its_own_model():
+    other = SPEC.model_copy(update={"model": "tiny-qwen2-wordpiece"})
+    bases = SharedBases(dtype="float32", device="cpu", seed=3)
+    a, b, c = (bases.with_lora(spec)[0] for spec in (SPEC, SPEC, other))
+    assert list(bases.bases) == [SPEC.model, other.model]
+    assert shares_weights(a, b) and not shares_weights(a, c)
+    alone, _ = with_lora(SPEC, dtype="float32", device="cpu", seed=3)
+    for model in (a, b):  # the fresh adapter a model of its own gets, and its own adapter tensors
+        state, expected = get_adapter_state(model), get_adapter_state(alone)
+        assert all(torch.equal(state[k], expected[k]) for k in expected)
+    assert not any(p is q for p, q in zip(a.parameters(), b.parameters(), strict=True) if p.requires_grad)
+
+
+def test_shared_bases_off_loads_a_copy_for_each_participant():
+    bases = SharedBases(dtype="float32", device="cpu", seed=3, share=False)
+    a, b = (bases.with_lora(SPEC)[0] for _ in range(2))
+    assert not bases.bases and not shares_weights(a, b)

@@ -27,6 +27,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTra
 
 from fedmkt.assets.registry import MODEL_ASSETS, model_dir
 from fedmkt.errors import FedMKTError
+from fedmkt.models.device import resolve_device
 from fedmkt.models.tiny import build_tiny_model, build_tiny_tokenizer, is_tiny_name, parse_tiny_name
 
 DTYPES: dict[str, torch.dtype] = {
@@ -50,9 +51,9 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
 
 def _device(device: str) -> torch.device:
     try:
-        return torch.device(device)
+        return torch.device(resolve_device(device))
     except (RuntimeError, ValueError):
-        raise FedMKTError(f"device {device!r} is not a torch device; expected cpu, cuda, cuda:0") from None
+        raise FedMKTError(f"device {device!r} is not a torch device; expected auto, cpu, cuda, cuda:0") from None
 
 
 def _known_names() -> str:

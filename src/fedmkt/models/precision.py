@@ -17,6 +17,8 @@ from typing import Literal
 
 import torch
 
+from fedmkt.models.device import resolve_device
+
 AutocastMode = Literal["off", "bfloat16", "auto"]
 
 
@@ -45,7 +47,7 @@ def resolve_autocast(mode: AutocastMode, device: torch.device) -> torch.dtype | 
 @contextlib.contextmanager
 def mixed_precision(mode: AutocastMode, device: torch.device | str) -> Iterator[torch.dtype | None]:
     """Autocast every forward pass inside the block as ``mode`` says; yields the dtype used."""
-    device = torch.device(device)
+    device = torch.device(resolve_device(device) if isinstance(device, str) else device)
     dtype = resolve_autocast(mode, device)
     if dtype is None:
         yield None

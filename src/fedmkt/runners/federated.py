@@ -93,15 +93,16 @@ class FederatedPhase:
     def _build(self, log_sizes: bool) -> None:
         cfg, v = self.cfg, self.variant
         public = self.ctx.split.public
+        bases = self.ctx.bases()  # one copy of each base model, an adapter per participant
         server = None
         if v.exchange:
-            model, tokenizer = self.ctx.load(cfg.server) if v.frozen_server else self.ctx.with_lora(cfg.server)
+            model, tokenizer = self.ctx.load(cfg.server) if v.frozen_server else bases.with_lora(cfg.server)
             server = build_server(cfg.server, model, tokenizer, public, cfg.fedmkt, frozen=v.frozen_server)
             if log_sizes:
                 self.log.sizes(cfg.server, model)
         clients: list[Client | PrivateClient] = []
         for spec, private in zip(cfg.clients, self.ctx.split.private, strict=True):
-            model, tokenizer = self.ctx.with_lora(spec)
+            model, tokenizer = bases.with_lora(spec)
             if server is None:
                 clients.append(private_client(spec, model, tokenizer, private))
             else:

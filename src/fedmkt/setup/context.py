@@ -51,6 +51,12 @@ class RunContext:
         runtime = self.config.runtime
         return models.load_model(spec, dtype=runtime.dtype, device=runtime.device, seed=self.config.seed)
 
+    def bases(self) -> models.SharedBases:
+        """Participants' models over one copy of each base model (``runtime.share_base``), on the run's device."""
+        runtime = self.config.runtime
+        return models.SharedBases(dtype=runtime.dtype, device=runtime.device, seed=self.config.seed,
+                                  share=runtime.share_base)
+
     def with_lora(self, spec: ParticipantConfig) -> tuple[PeftModel, PreTrainedTokenizerBase]:
         """The participant's model with a fresh LoRA adapter, and its tokenizer."""
         runtime = self.config.runtime

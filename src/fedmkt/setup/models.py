@@ -1,6 +1,13 @@
-"""A participant's model as every driver builds it: the base model, and a fresh LoRA adapter on it."""
+"""A participant's model as every driver builds it: the base model, and a fresh LoRA adapter on it.
+
+A federated phase holds many participants at once; :class:`SharedBases` loads each base model once
+and gives every participant its own adapter over that one copy of the weights
+(``fedmkt.models.shared_base``), so memory grows by an adapter per client, not by a model.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from peft import PeftModel
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -8,6 +15,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from fedmkt.config import ParticipantConfig
 from fedmkt.models.loading import load_model_and_tokenizer
 from fedmkt.models.lora import attach_lora
+from fedmkt.models.shared_base import sharing_copy
 
 
 def load_model(
@@ -29,3 +37,29 @@ def with_lora(
     """The participant's model with a fresh LoRA adapter, and its tokenizer."""
     model, tokenizer = load_model(spec, dtype=dtype, device=device, seed=seed)
     return attach_spec_lora(model, spec), tokenizer
+
+
+@dataclass
+class SharedBases:
+    """Participants' models with LoRA, each base model loaded once (``share`` False: a load each, as before).
+
+    A base is keyed by its model name: within one run the dtype, device and seed are the run's, so the
+    same name is the same weights (tiny models are rebuilt bit for bit from the seed). Each participant
+    gets :func:`~fedmkt.models.shared_base.sharing_copy` of the base with its fresh adapter attached,
+    from the same seed as a model of its own would get it, so its initial adapter is the same too.
+    """
+
+    dtype: str
+    device: str
+    seed: int
+    share: bool = True
+    bases: dict[str, tuple[PreTrainedModel, PreTrainedTokenizerBase]] = field(default_factory=dict)
+
+    def with_lora(self, spec: ParticipantConfig) -> tuple[PeftModel, PreTrainedTokenizerBase]:
+        """The participant's model with a fresh LoRA adapter over the shared base, and its tokenizer."""
+        if not self.share:
+            return with_lora(spec, dtype=self.dtype, device=self.device, seed=self.seed)
+        if spec.model not in self.bases:
+            self.bases[spec.model] = load_model(spec, dtype=self.dtype, device=self.device, seed=self.seed)
+        base, tokenizer = self.bases[spec.model]
+        return attach_spec_lora(sharing_copy(base), spec), tokenizer
