@@ -214,7 +214,7 @@ def broken_model_folders(tmp_path_factory) -> dict[str, Path]:
 
 
 MODEL_CASES = [  # (case, server model, words)
-    ("unknown name", "no-such-model-xyz", ["'no-such-model-xyz' is not a known short name", "gemma3-270m"]),
+    ("unknown name", "no-such-model-xyz", ["'server.model'", "'no-such-model-xyz' cannot be fetched", "tiny-<arch>"]),
     ("malformed tiny name", "tiny-gpt2", ["tiny model name 'tiny-gpt2' is malformed"]),
     ("unknown tiny architecture", "tiny-mamba-bpe", ["unknown architecture 'mamba'"]),
     ("missing folder", "./models/none", ["does not exist"]),

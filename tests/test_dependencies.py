@@ -1,7 +1,7 @@
 """Every third-party module that fedmkt imports is declared in pyproject.toml, where it is needed.
 
 A module imported under a part of the package that needs an extra (``fedmkt.deploy``: the
-flower extra) may be declared in that extra or in the core dependencies; anywhere else it must
+flower extra; ``fedmkt.tracking``: the tracking extra) may be declared in that extra or in the core dependencies; anywhere else it must
 be a core dependency, or a plain ``pip install fedmkt`` would break on import. Modules are
 mapped to their distributions with ``importlib.metadata.packages_distributions``.
 """
@@ -23,7 +23,7 @@ else:  # the dev extra declares tomli for Python 3.10
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "fedmkt"
-EXTRA_PARTS = {"flower": ("deploy",)}  # extra -> subpackages of fedmkt that may import it
+EXTRA_PARTS = {"flower": ("deploy",), "tracking": ("tracking",)}  # extra -> subpackages of fedmkt that may import it
 
 
 def _imported_modules(path: Path) -> set[str]:
