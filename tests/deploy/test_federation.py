@@ -27,6 +27,7 @@ from fedmkt.deploy.flower.client_app import app  # noqa: E402
 from fedmkt.deploy.flower.federation import FlowerFederation  # noqa: E402
 from fedmkt.deploy.flower.settings import Settings  # noqa: E402
 from fedmkt.errors import FedMKTError  # noqa: E402
+from fedmkt.report.scores import scores_path  # noqa: E402
 from fedmkt.runners.local import run_experiment  # noqa: E402
 
 SIDE = {"lora": {"r": 4, "alpha": 8, "dropout": 0.0}, "train": {"lr": 3e-3, "batch_size": 8, "max_length": 48}}
@@ -113,6 +114,67 @@ def test_same_seed_same_results_as_the_in_process_runner(tmp_path, models, round
     else:
         assert not mean.exists()
     ledger = [{k: v for k, v in json.loads(line).items()} for line in (tmp_path / "run" / "comm.jsonl").open()]
+    assert ledger == [json.loads(line) for line in (tmp_path / "ref" / "comm.jsonl").open()]
+
+
+def test_a_domain_federation_gives_the_in_process_runners_results_and_writes_plots_and_cards(tmp_path):
+    """Each node trains on its own domain (the split's private data of its client), every participant is scored
+    on every domain with its metric: the same rows, adapters and score files as the in-process runner."""
+    config = {k: v for k, v in _config(HETEROGENEOUS[:2]).items() if k != "task"}
+    config["domains"] = [{"task": "tiny_qa"}, {"task": "tiny_gen", "eval_size": 6}]
+    config["clients"] = [{**c, "domains": [d]} for c, d in zip(config["clients"], ["tiny_qa", "tiny_gen"], strict=True)]
+    config["eval"] = {**config["eval"], "max_new_tokens": 4}
+    grid = _grid(tmp_path, _nodes(tmp_path, 2))
+    rows, _ = _federate(tmp_path, config, grid, method="FedMKT", **{"min-clients": 1})
+    reference = run_experiment(parse_config(config, "test"), tmp_path / "ref", show_progress=False,
+                               console=Console(quiet=True))
+    assert rows == reference
+    assert {(r.participant, r.task, r.metric) for r in rows if r.metric in ("acc", "rougeL")} == {
+        (p, t, m) for p in ("server", "client-1", "client-2") for t, m in (("tiny_qa", "acc"), ("tiny_gen", "rougeL"))}
+    assert _same_server_adapter(tmp_path, "FedMKT", 1)
+    for i in (1, 2):
+        assert _same_adapters(tmp_path / f"cache-{i}" / "runs" / "1" / f"client-{i}" / "adapter.safetensors",
+                              tmp_path / "ref" / "adapters" / "FedMKT" / "round-1" / f"client-{i}" /
+                              "adapter_model.safetensors")
+    kept = {"server": tmp_path / "run"} | {f"client-{i}": tmp_path / f"cache-{i}" / "runs" / "1" / f"client-{i}"
+                                           for i in (1, 2)}  # a client's scores stay on its node
+    for participant, folder in kept.items():
+        method = "FedMKT-LLM" if participant == "server" else "FedMKT-SLM"
+        for domain in ("tiny_qa", "tiny_gen"):  # a score file per domain, as the in-process runner writes it
+            assert (scores_path(folder, method, participant, 1, domain).read_text()
+                    == scores_path(tmp_path / "ref", method, participant, 1, domain).read_text())
+    run = tmp_path / "run"  # what `flwr run` leaves: plots per domain and the server adapter's model card
+    assert {p.name for p in (run / "plots").glob("methods_*.png")} == {"methods_tiny_qa_acc.png",
+                                                                      "methods_tiny_gen_rougeL.png",
+                                                                      "methods_tiny_qa_acc_norm.png",
+                                                                      "methods_tiny_qa_acc_pmi.png"}
+    assert (run / "adapters" / "FedMKT" / "round-1" / "server" / "README.md").is_file()
+
+
+@pytest.mark.parametrize("models, method", [(HETEROGENEOUS, "FedMKT"), (HETEROGENEOUS[:1] * 3, "FedAvg")],
+                         ids=["FedMKT", "FedAvg"])
+def test_the_server_app_draws_the_runners_clients_and_scores_the_others_with_their_own_adapters(tmp_path, models,
+                                                                                                method):
+    """Two of three clients a round (client-1 and -3, then -1 and -2): the same rows, adapters and bytes."""
+    config = {**_config(models, rounds=2, method=method), "seed": 1}
+    config["fedmkt"]["clients_per_round"] = 2
+    grid = _grid(tmp_path, _nodes(tmp_path, 3))
+    rows, events = _federate(tmp_path, config, grid, method=method)
+    reference = run_experiment(parse_config(config, "test"), tmp_path / "ref", show_progress=False,
+                               console=Console(quiet=True))
+    assert rows == reference
+    drawn = [(e["round"], e["clients"]) for e in events if e["event"] == "clients_sampled"]
+    assert drawn == [(1, ["client-1", "client-3"]), (2, ["client-1", "client-2"])]
+    asked = {(int(m.metadata.group_id), m.metadata.message_type, m.metadata.dst_node_id) for m in grid.sent
+             if m.metadata.message_type != "query.info"}
+    assert {(r, node) for r, kind, node in asked if kind.startswith("train.")} == {(1, 11), (1, 13), (2, 11), (2, 12)}
+    assert {(r, node) for r, kind, node in asked if kind == "evaluate.score"} == {(1, 12), (2, 13)}
+    assert not [e for e in events if e["event"] == "excluded"]
+    for i in (1, 2, 3):
+        assert _same_adapters(tmp_path / f"cache-{i}" / "runs" / "1" / f"client-{i}" / "adapter.safetensors",
+                              tmp_path / "ref" / "adapters" / method / "round-2" / f"client-{i}" /
+                              "adapter_model.safetensors")
+    ledger = [json.loads(line) for line in (tmp_path / "run" / "comm.jsonl").open()]
     assert ledger == [json.loads(line) for line in (tmp_path / "ref" / "comm.jsonl").open()]
 
 

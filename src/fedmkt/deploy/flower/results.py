@@ -1,11 +1,14 @@
-"""The Flower run's folder gets what an in-process run writes: results.json, results.md, comm table."""
+"""The Flower run's folder gets what an in-process run writes: results.json, results.md, comm table,
+``plots/`` and a model card in each adapter folder, however the run was started (``flwr run`` too)."""
 
 from __future__ import annotations
 
 from fedmkt.io import atomic_write_text
 from fedmkt.report.comm import CommLedger, reference_sizes, render_comm_table
 from fedmkt.report.markdown import markdown_table
+from fedmkt.report.model_card import write_adapter_cards
 from fedmkt.report.results import ResultRow, write_results
+from fedmkt.report.run_plots import write_run_plots
 from fedmkt.report.table import render_report
 from fedmkt.setup.context import RunContext
 
@@ -44,8 +47,11 @@ def identity_section(events: list[dict]) -> str:
 
 
 def write_reports(ctx: RunContext, rows: list[ResultRow], ledger: CommLedger) -> None:
-    """``results.json`` and ``results.md`` (tables, bytes per round, client identity, clients left out)."""
+    """``results.json``, ``results.md`` (tables, bytes per round, client identity, clients left out), the plots
+    and the server's adapters' model cards (the clients' adapters stay on their nodes)."""
     write_results(rows, ctx.run_dir / "results.json")
+    write_run_plots(rows, ctx.run_dir)
+    write_adapter_cards(ctx.run_dir)
     report = render_report(rows, f"{ctx.config.name}: {ctx.config.task_label} ({ctx.scenario}, Flower deployment)")
     events = ctx.log.read()
     comm = render_comm_table(ledger.read(), reference_sizes(events))

@@ -11,7 +11,8 @@ Node config keys (``flower-supernode --node-config``):
 - ``client`` (required): the client's name in the experiment (``client-1``, ...);
 - ``model``: its model, a safety check: it must equal the experiment's entry;
 - ``partition``: which private partition of the experiment's split it holds
-  (default: its position in the experiment's client list);
+  (default: its position in the experiment's client list; in a domain federation a partition is
+  that client's share of each domain its ``domains`` list names);
 - ``data``: a JSON-lines file of private examples (``uid``, ``prompt``, ``target`` and optionally
   ``choices``, ``gold``, ``references``, ``group``) used instead of a partition;
 - ``cache``: the node's folder for its adapter, per-round state and alignment caches
@@ -103,7 +104,8 @@ def client_spec(config: ExperimentConfig, node_config: NodeConfig) -> tuple[int,
 
 def private_examples(config: ExperimentConfig, split: FederatedSplit, index: int,
                      node_config: NodeConfig) -> list[Example]:
-    """The node's private data: its ``data`` file, else partition ``partition`` (default ``index``)."""
+    """The node's private data: its ``data`` file, else partition ``partition`` (default ``index``: the client's
+    own, from its domains in a domain federation)."""
     if "data" in node_config:
         return read_examples(Path(str(node_config["data"])).expanduser())
     part = node_config.get("partition", index)
