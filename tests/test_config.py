@@ -91,6 +91,11 @@ def test_participants_get_default_names():
                                             "fedmkt.kd_weight to 1 (is 0.1) and fedmkt.unmatched_weight to 0 (is 1.0)"),
         ({"fedmkt": {"public_sft": False, "kd_weight": 0.0, "unmatched_weight": 0.0}}, "kd_weight to 1 (is 0.0)"),
         ({"fedmkt": {"public_sft": False, "kd_weight": 1.0}}, "fedmkt.unmatched_weight to 0 (is 1.0)"),
+        ({"fedmkt": {"clients_per_round": 0}}, "'fedmkt.clients_per_round': expected a count of clients (1, 2, ...), "
+                                               "a fraction in (0, 1], or null for all (got 0)"),
+        ({"fedmkt": {"clients_per_round": 1.5}}, "'fedmkt.clients_per_round': expected a count of clients"),
+        ({"fedmkt": {"clients_per_round": True}}, "'fedmkt.clients_per_round': expected a count of clients"),
+        ({"fedmkt": {"clients_per_round": 2}}, "fedmkt.clients_per_round is 2, but the experiment has 1 client(s)"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_field(patch, expected):
@@ -108,6 +113,15 @@ def test_public_answers_and_positions_default_to_the_papers_training_and_pure_kd
     pure = {"public_sft": False, "kd_weight": 1.0, "unmatched_weight": 0.0, "kd_positions": "all"}
     fedmkt = parse_config({**MINIMAL, "fedmkt": pure}, "x.yaml").fedmkt
     assert (fedmkt.public_sft, fedmkt.kd_weight, fedmkt.unmatched_weight, fedmkt.kd_positions) == (False, 1, 0, "all")
+
+
+def test_every_client_takes_part_and_shares_its_base_by_default_and_a_sample_is_a_count_or_a_fraction():
+    config = parse_config(MINIMAL, "x.yaml")
+    assert (config.fedmkt.clients_per_round, config.runtime.share_base) == (None, True)
+    two = {**MINIMAL, "clients": [{"model": "tiny-gpt2-bpe"}] * 2}
+    for per_round in (2, 0.5):
+        fedmkt = parse_config({**two, "fedmkt": {"clients_per_round": per_round}}, "x.yaml").fedmkt
+        assert fedmkt.clients_per_round == per_round and type(fedmkt.clients_per_round) is type(per_round)
 
 
 def test_missing_required_key():

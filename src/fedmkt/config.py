@@ -169,6 +169,25 @@ class FedMKTConfig(_Strict):
         "answer", description="Positions sent and distilled: the answer's, or every position of the public "
         "sample, prompt included (docs/method.md: bytes for both).",
     )
+    clients_per_round: int | float | None = Field(
+        None, description="Clients sampled per round (FedMKT, FedAvg, LLM2SLM): a count (3), a fraction of the "
+        "clients (0.1, at least one), or null: all. Drawn from the run's seed and the round; the others keep "
+        "their adapters until drawn again.",
+    )
+
+    @field_validator("clients_per_round", mode="before")
+    @classmethod
+    def _not_a_yes(cls, v: object) -> object:
+        if isinstance(v, bool):  # YAML's yes/no/on/off
+            raise ValueError("expected a count of clients (1, 2, ...), a fraction in (0, 1], or null for all")
+        return v
+
+    @field_validator("clients_per_round")
+    @classmethod
+    def _count_or_fraction(cls, v: int | float | None) -> int | float | None:
+        if (isinstance(v, int) and v < 1) or (isinstance(v, float) and not 0.0 < v <= 1.0):
+            raise ValueError("expected a count of clients (1, 2, ...), a fraction in (0, 1], or null for all")
+        return v
 
     @field_validator("public_sft")
     @classmethod
@@ -340,6 +359,14 @@ class ExperimentConfig(_Strict):
             raise ValueError(f"{sorted(fedavg)[0]} averages LoRA weights: every client needs the same lora settings")
         if fedavg and len(self.clients) < 2:
             raise ValueError(f"{sorted(fedavg)[0]} needs at least two clients")
+        return self
+
+    @model_validator(mode="after")
+    def _sample_fits_the_clients(self) -> ExperimentConfig:
+        per_round = self.fedmkt.clients_per_round
+        if isinstance(per_round, int) and per_round > len(self.clients):
+            raise ValueError(f"fedmkt.clients_per_round is {per_round}, but the experiment has {len(self.clients)} "
+                             "client(s); expected at most that many (or a fraction)")
         return self
 
     @model_validator(mode="after")

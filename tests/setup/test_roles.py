@@ -24,7 +24,7 @@ def test_exchange_settings_carry_every_field_of_the_fedmkt_section():
     assert exchange_settings(fm) == ExchangeSettings(top_k=7, public_batch_size=3, unmatched_weight=0.0,
                                                      kd_weight=1.0, temperature=2.0, public_sft=False,
                                                      kd_positions="all")
-    assert set(type(fm).model_fields) - {"rounds", "eval_every", "train_private_each_round"} == {
+    assert set(type(fm).model_fields) - {"rounds", "eval_every", "train_private_each_round", "clients_per_round"} == {
         f for f in ExchangeSettings.__dataclass_fields__}, "a fedmkt field the roles never see"
 
 

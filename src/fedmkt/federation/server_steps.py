@@ -8,7 +8,8 @@ does with a client left out (the run's ``min-clients``), is the transport's.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import replace
 
 from torch import Tensor
 
@@ -20,11 +21,18 @@ from fedmkt.setup.training import round_args
 from fedmkt.training.loop import ProgressCallback
 
 
-def server_receive(server: Server, uploads: Mapping[str, bytes], round_: int) -> tuple[list[str], dict[str, str],
-                                                                                         Reports]:
+def server_receive(
+    server: Server, uploads: Mapping[str, bytes], round_: int, expected: Collection[str] | None = None,
+) -> tuple[list[str], dict[str, str], Reports]:
     """Step 3 intake: every upload decoded and checked; the accepted clients (registration order),
-    the rejected ones with their one-line reasons, and the report."""
+    the rejected ones with their one-line reasons, and the report.
+
+    ``expected``: the clients asked this round (``fedmkt.clients_per_round``); one not drawn is not
+    reported missing (default: every registered client was asked).
+    """
     received = server.receive(uploads, round=round_)
+    if expected is not None:
+        received = replace(received, missing=[name for name in received.missing if name in expected])
     return list(received.accepted), dict(received.rejected), [Reported("server_receive", received)]
 
 

@@ -39,6 +39,7 @@ from fedmkt.federation.plan import (
     round_plan,
 )
 from fedmkt.federation.reported import Reports
+from fedmkt.federation.sampling import sample_clients
 from fedmkt.io import DiskWriteError, writing
 from fedmkt.models.lora import get_adapter_state, load_adapter, save_adapter
 from fedmkt.report.comm import CommLedger, parameter_bytes
@@ -141,6 +142,9 @@ class FederatedPhase:
         self.round_started = time.perf_counter() - self.state.round_seconds
         if not self.state.done:
             self.log("round_start", round=round_)
+            if (per_round := self.cfg.fedmkt.clients_per_round) is not None:
+                drawn = [c.name for c in self._sampled(round_)]
+                self.log("clients_sampled", round=round_, clients=drawn, of=len(self.clients), per_round=per_round)
         for name, work in pending:
             try:
                 changed = work()
@@ -158,11 +162,12 @@ class FederatedPhase:
     def _steps(self, round_: int) -> list[tuple[str, Work]]:
         """The round's plan, each client's share of a client step its own step; then the round's end and scores."""
         plan = round_plan(self.variant, self.cfg.fedmkt, round_)
+        sampled = self._sampled(round_)
         steps: list[tuple[str, Work]] = []
         for step in plan.steps:
             if step.role == CLIENTS:
                 work = {PRIVATE: self._private, UPLOAD: self._upload, DISTILL: self._distill}[step.name]
-                steps += [(f"{step.name}/{c.name}", partial(work, round_, step, c)) for c in self.clients]
+                steps += [(f"{step.name}/{c.name}", partial(work, round_, step, c)) for c in sampled]
             else:
                 serve = {SELECT: self._select, SERVER_TRAIN: self._server_train,
                          SERVER_MESSAGE: self._server_message, FEDAVG: self._fedavg}[step.name]
@@ -173,6 +178,11 @@ class FederatedPhase:
         if CLIENTS in plan.scored:
             steps += [(f"score/{c.name}", partial(self._score_client, round_, i)) for i, c in enumerate(self.clients)]
         return steps
+
+    def _sampled(self, round_: int) -> list:
+        """The round's clients (``fedmkt.clients_per_round``; all by default), in the config's order."""
+        drawn = sample_clients([c.name for c in self.clients], self.cfg.fedmkt.clients_per_round, self.cfg.seed, round_)
+        return [c for c in self.clients if c.name in drawn]
 
     def _logged(self, reports: Reports, round_: int) -> None:
         for event, report in reports:
@@ -196,7 +206,8 @@ class FederatedPhase:
 
     def _receive_and_select(self, round_: int) -> Reports:
         assert self.server is not None
-        _, _, received = ss.server_receive(self.server, self.state.uploads, round_)
+        expected = [c.name for c in self._sampled(round_)]  # the others sent nothing, and were not asked to
+        _, _, received = ss.server_receive(self.server, self.state.uploads, round_, expected)
         return received + ss.server_select(self.server)
 
     def _select(self, round_: int, step: Step) -> Changed:  # a rejected upload is left out, as on Flower
@@ -228,7 +239,7 @@ class FederatedPhase:
 
     def _fedavg(self, round_: int, step: Step) -> Changed:
         start = time.perf_counter()
-        clients = self.clients
+        clients = self._sampled(round_)  # the others keep their adapters until they are drawn again
         mean, report = ss.fedavg({c.name: get_adapter_state(c.model) for c in clients},
                                  {c.name: c.n_private for c in clients})
         for client in clients:
@@ -271,12 +282,13 @@ class FederatedPhase:
         return {}
 
     def _score_client(self, round_: int, index: int) -> Changed:
-        """Score one client; under FedAvg every client holds the same adapter, so the first one's rows serve."""
+        """Score one client's latest adapter; under FedAvg the round's clients share one: the first one's rows serve."""
         client, method = self.clients[index], self.variant.slm_method
         assert method is not None
         spec = self._spec(client.name)
-        if self.variant.fedavg and index > 0:
-            first = self.clients[0].name
+        sampled = self._sampled(round_)
+        if self.variant.fedavg and client in sampled[1:]:
+            first = sampled[0].name
             self.state.rows += [replace(r, participant=spec.name) for r in self.state.rows
                                 if r.round == round_ and r.method == method and r.participant == first]
             return {}

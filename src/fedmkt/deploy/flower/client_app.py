@@ -9,7 +9,8 @@ this message runs (``steps``: the client steps of the round's plan between two s
   answer NLLs, returned as arrays unless the plan keeps them (LLM2SLM: ``send-topk``);
 - ``train.distill``: steps 7-8 with the LLM's distributions the message carries;
 - ``train.private`` (plain FedAvg): step 1 when the round has it;
-- ``train.fedavg``: the averaged adapter in, loaded and kept.
+- ``train.fedavg``: the averaged adapter in, loaded and kept;
+- ``evaluate.score``: the scores of a client not drawn this round, with its own latest adapter.
 
 A reply returns the steps' reports, the adapter when FedAvg follows (``fedavg``), and, on the
 round's last message (``last``), the client's scores on the eval set when the round is scored
@@ -169,6 +170,13 @@ def fedavg(message: Message, context: Context) -> Message:
     session, job = session_of(message, context)
     session.set_adapter(record_to_adapter(message.content.array_records.get("adapter")))
     session.end_round(record_int(job, "round"))
+    return _reply(message, session, **_scores(session, job))
+
+
+@app.evaluate("score")
+def score(message: Message, context: Context) -> Message:
+    """Scores with the node's own latest adapter: a client not drawn this round (``fedmkt.clients_per_round``)."""
+    session, job = session_of(message, context)
     return _reply(message, session, **_scores(session, job))
 
 

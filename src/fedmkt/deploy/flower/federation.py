@@ -36,6 +36,7 @@ from fedmkt.deploy.flower.state import FlowerRunState
 from fedmkt.deploy.flower.task import build_server, experiment_text, pick_experiment, run_context
 from fedmkt.errors import FedMKTError
 from fedmkt.federation.plan import CLIENTS, SERVER, RoundPlan, round_plan
+from fedmkt.federation.sampling import sample_clients
 from fedmkt.io import atomic_write_text, fsync_tree, truncate_to
 from fedmkt.models.loading import load_tokenizer
 from fedmkt.models.lora import load_adapter, save_adapter, save_adapter_state
@@ -65,6 +66,7 @@ class FlowerFederation:
         self.grid = grid
         self.nodes: dict[str, int] = {}  # client name -> node id
         self.sizes: dict[str, int] = {}  # client name -> private examples (FedAvg weight)
+        self.sample: list[str] = []  # the round's clients (fedmkt.clients_per_round: drawn from the registered)
         self.server: Server | None = None  # built by run()
 
     @property
@@ -75,11 +77,12 @@ class FlowerFederation:
         return self.server
 
     def require(self, names, round_: int, step: str) -> None:
-        if len(names) < self.settings.min_clients:
-            self.runlog.write("run_abort", round=round_, step=step, clients=sorted(names),
-                              min_clients=self.settings.min_clients)
+        """Stop the run when fewer than ``min-clients`` are left (or than the round drew, when it drew fewer)."""
+        need = min(self.settings.min_clients, len(self.sample)) if self.sample else self.settings.min_clients
+        if len(names) < need:
+            self.runlog.write("run_abort", round=round_, step=step, clients=sorted(names), min_clients=need)
             raise FedMKTError(f"round {round_} {step}: {len(names)} client(s) left ({sorted(names)}), "
-                              f"fewer than min-clients={self.settings.min_clients}; stopping the run")
+                              f"fewer than min-clients={need}; stopping the run")
 
     def job(self, round_: int, **extra) -> ConfigRecord:
         server = {"server-vocab": self.server.participant.vocab_size} if self.server is not None else {}
@@ -134,6 +137,7 @@ class FlowerFederation:
         for round_ in range(self.state.round + 1, fm.rounds + 1):
             begun = time.perf_counter()
             self.runlog.write("round_start", round=round_, clients=sorted(self.nodes))
+            self._draw(round_)
             plan = round_plan(self.variant, fm, round_)
             finished = FlowerRound(self, plan).run()
             if self._trains_server:
@@ -145,6 +149,14 @@ class FlowerFederation:
         write_reports(self.ctx, rows, self.ledger)
         self.runlog.write("run_end", seconds=round(time.perf_counter() - start, 3))
         return rows
+
+    def _draw(self, round_: int) -> None:
+        """The round's clients, drawn from the registered ones as the in-process runner draws them."""
+        per_round = self.config.fedmkt.clients_per_round
+        self.sample = sample_clients(list(self.nodes), per_round, self.config.seed, round_)
+        if per_round is not None:
+            self.runlog.write("clients_sampled", round=round_, clients=self.sample, of=len(self.nodes),
+                              per_round=per_round)
 
     def take_resume_job(self) -> dict[str, int]:
         """``resume-from`` for the first message of the first round after a resume (each client then
@@ -192,12 +204,15 @@ class FlowerFederation:
         self.runlog.write("model_size", participant=self.config.server.name, model=model_name, lora_bytes=lora,
                  full_bytes=parameter_bytes(model, trainable_only=False) - lora)
 
-    def ask_online(self, message_type: str, step: str, round_: int, job: ConfigRecord) -> dict[str, Message]:
-        """``job`` to every connected client (a client whose node is gone is left out without a timeout)."""
+    def ask_online(self, message_type: str, step: str, round_: int, job: ConfigRecord,
+                   names: list[str] | None = None) -> dict[str, Message]:
+        """``job`` to every connected client of ``names`` (default: the round's sample); a client whose node is
+        gone is left out without a timeout."""
+        names = self.sample if names is None else names
         online = set(self.grid.get_node_ids())
-        for name in [n for n in self.nodes if self.nodes[n] not in online]:
+        for name in [n for n in names if self.nodes[n] not in online]:
             self.runlog.excluder(step, round_)(name, f"{message_type}: its node is not connected")
-        asked = {n: RecordDict({"job": job}) for n in self.nodes if self.nodes[n] in online}
+        asked = {n: RecordDict({"job": job}) for n in names if self.nodes[n] in online}
         return self.exchange.ask(message_type, round_, asked, self.nodes, self.runlog.excluder(step, round_))
 
     def save_mean(self, round_: int, mean: dict, reply: Message) -> None:
@@ -220,8 +235,19 @@ class FlowerFederation:
                                    self.llm.participant.tokenizer, round_=round_)
         if CLIENTS in plan.scored:
             scored = parse_replies(finished, rows_of, self.runlog.excluder("score", round_), "score")
+            scored |= self._score_not_drawn(round_)
             for name in self.nodes:  # the experiment's client order, as the in-process runner writes rows
                 rows += scored.get(name, [])
         flwr_log(INFO, "round %s scored: %s", round_, ", ".join(f"{r.participant} {r.metric}={r.value:.2f}"
                                                                  for r in rows))
         return rows
+
+    def _score_not_drawn(self, round_: int) -> dict[str, list[ResultRow]]:
+        """The clients not drawn this round scored on their nodes with their own latest adapter (``evaluate.score``)."""
+        rest = [name for name in self.nodes if name not in self.sample]
+        if not rest:
+            return {}
+        job = self.job(round_, **{"score-method": self.variant.slm_method or ""})
+        replies = self.ask_online("evaluate.score", "score", round_, job, rest)
+        self.runlog.replies(replies, round_, ())
+        return parse_replies(replies, rows_of, self.runlog.excluder("score", round_), "score")

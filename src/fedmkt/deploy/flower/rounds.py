@@ -3,8 +3,9 @@
 The plan's steps run in order. The client steps between two server steps go to each client as
 one message (``train.upload``, ``train.distill`` or ``train.private``, named after the last of
 them), whose job lists them; every client is asked at least once a round, before the server's
-first step. The first message goes to every registered client whose node is connected; the later
-ones to the clients still in the round. A client is left out of the rest of the round, with its
+first step. The first message goes to every client drawn for the round (``fedmkt.clients_per_round``;
+by default every registered client) whose node is connected; the later ones to the clients still in
+the round. A client is left out of the rest of the round, with its
 reason (an ``excluded`` event), when it does not answer, answers with an error or a reply that
 cannot be read, or sends an upload the core rejects; the run stops when fewer than
 ``min-clients`` are left (``run_abort``).
@@ -129,7 +130,7 @@ class FlowerRound:
         for name, data in uploads.items():
             fed.ledger.record(method=fed.variant.phase, round=round_, sender=name, receiver="server", kind="topk",
                               nbytes=len(data))
-        accepted, rejected, reports = server_steps.server_receive(fed.llm, uploads, round_)
+        accepted, rejected, reports = server_steps.server_receive(fed.llm, uploads, round_, fed.sample)
         for name, reason in rejected.items():
             exclude(name, f"{what}: message rejected: {reason}")
         self._log(reports)
