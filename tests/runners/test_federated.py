@@ -13,6 +13,7 @@ from resume_helpers import CONFIG, events, fail_manifest_commit, work_events
 from fedmkt.config import parse_config
 from fedmkt.errors import FedMKTError
 from fedmkt.federation.sampling import sample_clients
+from fedmkt.report.participation import participation
 from fedmkt.runners.local import run_suite
 
 CLIENT = CONFIG["clients"][0]
@@ -90,6 +91,7 @@ def test_sampled_clients_alone_train_and_teach_the_others_keep_their_adapters_an
     drawn = {e["round"]: e["clients"] for e in log if e["event"] == "clients_sampled"}
     assert drawn == {r: sample_clients(names, 2, 1, r) for r in (1, 2, 3)}
     assert len({tuple(d) for d in drawn.values()}) > 1  # the seed's draws differ between rounds here
+    assert [(r.phase, r.took_part) for r in participation(log)] == [(phase, d) for d in drawn.values()]
     for round_, clients in drawn.items():
         trained = [e["participant"] for e in log if e["event"] == "train_private" and e["round"] == round_]
         assert trained == clients

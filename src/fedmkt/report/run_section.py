@@ -143,6 +143,7 @@ def render_experiment(
     wall times, bytes, round times, transfer, plots."""
     from fedmkt.report.comm import reference_sizes, render_comm_table, render_round_times  # imports torch
     from fedmkt.report.exclusions import render_exclusions
+    from fedmkt.report.participation import render_participation
     from fedmkt.report.transfer import render_transfer
 
     config, rows = folder.config, folder.rows
@@ -180,6 +181,9 @@ def render_experiment(
     exclusions = render_exclusions(folder.events).strip()
     if exclusions:
         out += [_deeper(exclusions, 1), ""]
+    taking_part = render_participation(folder.events).strip()
+    if taking_part:
+        out += [_deeper(taking_part, 1), ""]
     plots = render_plots(folder, link_base, plots_dir)
     if plots:
         out += ["### Plots", "", plots, ""]
