@@ -31,6 +31,7 @@ from fedmkt.federation.plan import variants_for
 from fedmkt.models.checks import check_max_length, check_top_k, context_length
 from fedmkt.models.loading import load_tokenizer
 from fedmkt.models.names import check_hub_ids, classify_all
+from fedmkt.runners.memory_check import check_memory
 from fedmkt.runners.split import build_split
 
 T = TypeVar("T")
@@ -213,6 +214,7 @@ def preflight(config: ExperimentConfig, *, show_progress: bool = True) -> Prefli
     sizes = {name: len(tokenizer) for name, tokenizer in tokenizers.items()}
     if _exchanges(config):  # baselines and plain FedAvg send no distributions
         check_top_k(config.fedmkt.top_k, sizes)
+    check_memory(config)  # a federated phase's models, all at once, fit the device's free memory
     split = build_split(config)
     used = list(dict.fromkeys(p.model for _, p, _ in participants))
     fields = {name: field for field, name in reversed(model_fields(config))}  # the first field naming each
