@@ -371,3 +371,14 @@ def test_a_path_in_an_override_is_taken_from_the_working_directory(tmp_path, mon
 def test_the_later_of_two_overrides_of_one_key_wins():
     config = parse_config(MINIMAL, "test", parse_overrides(["seed=1", "seed=7"]))
     assert config.seed == 7
+
+
+def test_an_adapter_folder_is_taken_from_the_config_files_folder(tmp_path, monkeypatch):
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "run.yaml").write_text(yaml.safe_dump({**MINIMAL, "server": {
+        "model": "tiny-llama-unigram", "adapter": "../runs/a/adapters/Centralized-LLM/server"}}))
+    monkeypatch.chdir(tmp_path / "exp")
+    loaded = load_configs(tmp_path / "exp" / "run.yaml", parse_overrides(["clients.0.adapter=./mine"]))[0]
+    assert loaded.server.adapter == str((tmp_path / "runs" / "a" / "adapters" / "Centralized-LLM" / "server").resolve())
+    assert loaded.clients[0].adapter == str((tmp_path / "exp" / "mine").resolve())  # an override's: from here
+    assert parse_config(MINIMAL, "x.yaml").server.adapter is None

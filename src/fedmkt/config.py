@@ -102,6 +102,10 @@ class ParticipantConfig(_Strict):
         default_factory=list, description="A client's private data: the run's domains it draws from (names of "
         "the top-level domains list; only with domains:).",
     )
+    adapter: str | None = Field(
+        None, description="A LoRA adapter folder (peft format, e.g. a run's adapters/Centralized-LLM/server) merged "
+        "into the model before anything else: the participant starts from what it learned (null: the model alone).",
+    )
 
 
 class DataConfig(_Strict):
@@ -567,7 +571,7 @@ def parse_override(text: str) -> Override:
                           f"clients.0.model=smollm2-135m")
     path = _checked_path(text, [p.strip() for p in parts])
     value = load_yaml(raw, f"override {shown(text)}") if raw.strip() else None
-    if path[-1] in ("task", "model") and isinstance(value, str) and value.startswith(("./", "../", "~")):
+    if path[-1] in ("task", "model", "adapter") and isinstance(value, str) and value.startswith(("./", "../", "~")):
         value = os.path.abspath(os.path.expanduser(value))  # a path on the command line is from here
     return Override(text, path, value)
 
@@ -679,9 +683,11 @@ def _resolve_model_path(model: str, base: Path) -> str:
 def load_configs(path: Path, overrides: Sequence[Override] = ()) -> list[ExperimentConfig]:
     """Read and validate a YAML file of one experiment or a suite (``---``-separated documents).
 
-    Dataset paths (``task:``) and model folders (``model:``) are resolved relative to the file
-    (those given in ``overrides`` were made absolute from the working directory).
+    Dataset paths (``task:``), model folders (``model:``) and adapter folders (``adapter:``) are resolved
+    relative to the file (those given in ``overrides`` were made absolute from the working directory).
     """
+    from fedmkt.data.tasks.local import resolve_task_path  # the same rule as for dataset paths
+
     configs = parse_configs(_read(path), str(path), overrides)
     for config in configs:
         if config.task is not None:
@@ -691,6 +697,9 @@ def load_configs(path: Path, overrides: Sequence[Override] = ()) -> list[Experim
         for participant in (config.server, *config.clients):
             with _looking_up(path, "model", participant.model):
                 participant.model = _resolve_model_path(participant.model, path.parent)
+            if participant.adapter is not None:
+                with _looking_up(path, "adapter", participant.adapter):
+                    participant.adapter = str(resolve_task_path(participant.adapter, path.parent))
     return configs
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from transformers import PreTrainedTokenizerBase
@@ -198,6 +199,13 @@ def _set_lengths(
     return longest_answer, longest_sequence
 
 
+def _check_adapter(folder: str | None, field: str) -> None:
+    """An ``adapter:`` names a peft adapter folder (whether it fits the model shows when it is merged)."""
+    if folder is not None and not (Path(folder) / "adapter_config.json").is_file():
+        raise FedMKTError(f"'{field}': no peft adapter at {shown(folder)} (no adapter_config.json there); expected "
+                          "an adapter folder such as a run's adapters/Centralized-LLM/server")
+
+
 def preflight(config: ExperimentConfig, *, show_progress: bool = True) -> PreflightReport:
     """Fetch what ``config`` reads, then make every size check; one-line `FedMKTError` naming the field.
 
@@ -222,6 +230,7 @@ def preflight(config: ExperimentConfig, *, show_progress: bool = True) -> Prefli
     for field, participant, _ in participants:
         check_max_length(participant.train.max_length, positions[participant.model], participant.model,
                          f"{field}.train.max_length")
+        _check_adapter(participant.adapter, f"{field}.adapter")
     scored = {p.model for _, p, is_scored in participants if is_scored}
     checks: list[ModelCheck] = []
     for name in used:

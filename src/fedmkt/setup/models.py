@@ -13,16 +13,32 @@ from peft import PeftModel
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from fedmkt.config import ParticipantConfig
+from fedmkt.errors import FedMKTError
 from fedmkt.models.loading import load_model_and_tokenizer
-from fedmkt.models.lora import attach_lora
+from fedmkt.models.lora import attach_lora, load_adapter
 from fedmkt.models.shared_base import sharing_copy
 
 
 def load_model(
     spec: ParticipantConfig, *, dtype: str, device: str, seed: int
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The participant's base model and tokenizer (``seed`` only matters for the random tiny models)."""
-    return load_model_and_tokenizer(spec.model, dtype=dtype, device=device, seed=seed)
+    """The participant's base model and tokenizer (``seed`` only matters for the random tiny models), with the
+    participant's ``adapter`` merged in when it names one."""
+    model, tokenizer = load_model_and_tokenizer(spec.model, dtype=dtype, device=device, seed=seed)
+    return (model if spec.adapter is None else merged_adapter(model, spec.adapter, spec.name)), tokenizer
+
+
+def merged_adapter(model: PreTrainedModel, folder: str, participant: str) -> PreTrainedModel:
+    """``model`` with the LoRA adapter in ``folder`` merged into its weights: a plain model that knows what the
+    adapter learned (a teacher trained beforehand: experiment C, docs/data.md); one line naming the participant
+    if the adapter does not fit the model."""
+    try:
+        merged = load_adapter(model, folder).merge_and_unload()
+    except (FedMKTError, OSError, RuntimeError, ValueError, KeyError) as error:
+        reason = " ".join(str(error).split())[:300]
+        raise FedMKTError(f"{participant}'s adapter {folder}: cannot merge it into model {model.name_or_path!r} "
+                          f"({reason}); expected a peft adapter trained on this model") from None
+    return merged
 
 
 def attach_spec_lora(model: PreTrainedModel, spec: ParticipantConfig) -> PeftModel:
@@ -59,7 +75,8 @@ class SharedBases:
         """The participant's model with a fresh LoRA adapter over the shared base, and its tokenizer."""
         if not self.share:
             return with_lora(spec, dtype=self.dtype, device=self.device, seed=self.seed)
-        if spec.model not in self.bases:
-            self.bases[spec.model] = load_model(spec, dtype=self.dtype, device=self.device, seed=self.seed)
-        base, tokenizer = self.bases[spec.model]
+        key = spec.model if spec.adapter is None else f"{spec.model}\n{spec.adapter}"  # a merged adapter: other weights
+        if key not in self.bases:
+            self.bases[key] = load_model(spec, dtype=self.dtype, device=self.device, seed=self.seed)
+        base, tokenizer = self.bases[key]
         return attach_spec_lora(sharing_copy(base), spec), tokenizer
