@@ -87,3 +87,16 @@ def test_write_adapter_cards_gives_each_round_its_own_scores_and_the_llm_no_priv
     server = ModelCard.load(tmp_path / "adapters" / "FedMKT" / "round-2" / "server" / "README.md")
     assert "FedMKT-LLM:" in server.text and "| acc | 22.0 |" in server.text
     assert "| Data | public 16, eval 30 |" in server.text  # FedMKT's LLM trains on the public set alone
+
+
+def test_a_domain_runs_card_gives_each_domain_its_own_result(tiny_domain_run):
+    """Two domains scored by accuracy: each a model-index result of its own dataset, named in the scores table."""
+    import yaml
+
+    _, run_dir = tiny_domain_run
+    card = (run_dir / "adapters" / "FedMKT" / "round-1" / "client-2" / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---")[1])
+    results = meta["model-index"][0]["results"]
+    assert [r["dataset"]["name"] for r in results] == ["tiny_qa", "sums", "tiny_gen"]
+    assert [m["type"] for m in results[1]["metrics"]] == ["acc", "acc_norm", "acc_pmi"]
+    assert "| sums acc |" in card and "| tiny_gen rougeL |" in card

@@ -83,12 +83,17 @@ def _metadata_base(name: str) -> str | None:
     return name if _HUB_ID.match(name) and not Path(name).exists() else None
 
 
+def _metric(row: ResultRow, task: str) -> str:
+    """The metric, named with its domain where the run scores several (a domain federation)."""
+    return row.metric if row.task == task else f"{row.task} {row.metric}"
+
+
 def adapter_card(facts: AdapterFacts) -> str:
     """The card's text: metadata, what the adapter is, data, scores with intervals, how to load and reproduce."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData  # the hub's card format, metadata checked
 
     f = facts
-    evals = [EvalResult(task_type="text-generation", dataset_type=f.task, dataset_name=f.task,
+    evals = [EvalResult(task_type="text-generation", dataset_type=r.task, dataset_name=r.task,  # a domain's own
                         metric_type=r.metric, metric_value=round(r.value, 2),
                         metric_name=f"{r.metric} (95% CI {r.ci_low:.1f}-{r.ci_high:.1f}, n={r.n})")
              for r in f.scores]
@@ -109,7 +114,8 @@ def adapter_card(facts: AdapterFacts) -> str:
             ("fedmkt", fedmkt_version())]
     table = "| | |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
     scores = ("| Metric | Value | 95% CI | n |\n|---|---:|---:|---:|\n"
-              + "".join(f"| {r.metric} | {r.value:.1f} | {r.ci_low:.1f}-{r.ci_high:.1f} | {r.n} |\n" for r in f.scores)
+              + "".join(f"| {_metric(r, f.task)} | {r.value:.1f} | {r.ci_low:.1f}-{r.ci_high:.1f} | {r.n} |\n"
+                        for r in f.scores)
               if f.scores else "Not scored at this point of the run (see `fedmkt.eval_every`).\n")
     data_note = ("Data in examples: private, what this participant trained on (the server's Centralized-LLM: every "
                  "client's, pooled); public, the shared set on which the participants exchange next-token "
