@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # import.
 export FEDMKT_REQUIRE_EXTRAS ?= flower,tracking
 
-.PHONY: install run test test-fast assets lint clean
+.PHONY: install run test test-fast assets lint gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,11 @@ test: assets
 
 test-fast: install
 	$(PY) -m pytest -m "not real and not flower"
+
+# One round of the tiny preset and of the default models on the GPU (bf16) against the CPU (fp32), each score row
+# within 5 points (zero-shot rows 3); one line and exit 2 where torch sees no GPU (the runs fetch what they read).
+gpu-check: install
+	$(FEDMKT) bench gpu-check
 
 lint: install
 	$(VENV)/bin/ruff check src tests

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from fedmkt.errors import FedMKTError
 
-app = typer.Typer(no_args_is_help=True, help="Benchmarks: alignment, communication, training step, scoring.")
+app = typer.Typer(no_args_is_help=True,
+                  help="Benchmarks: alignment, communication, training step, scoring, scale; the GPU check.")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")]
 
@@ -98,12 +99,17 @@ def _size(nbytes: int) -> str:
 
 
 def _register_step_and_eval() -> None:
-    """``step``, ``eval`` and ``precision`` live in ``step_commands`` (they load models); one ``fedmkt bench`` group."""
+    """``step``, ``eval``, ``precision``, ``scale`` and ``gpu-check`` live in their own modules (they load models);
+    one ``fedmkt bench`` group."""
+    from fedmkt.bench.gpu_commands import gpu_check
+    from fedmkt.bench.scale_commands import scale
     from fedmkt.bench.step_commands import eval_, precision, step
 
     app.command(name="step")(step)
     app.command(name="eval")(eval_)
     app.command(name="precision")(precision)
+    app.command(name="scale")(scale)
+    app.command(name="gpu-check")(gpu_check)
 
 
 _register_step_and_eval()
