@@ -13,6 +13,7 @@ from fedmkt.errors import FedMKTError
 from fedmkt.federation.plan import VARIANTS
 from fedmkt.models.footprint import parameter_count, weight_bytes
 from fedmkt.runners.memory_check import GIB, PROCESS, WORKING_SET, check_memory, needed_bytes, phase_copies
+from fedmkt.runners.preflight import preflight
 
 TINY = {"name": "many", "task": "tiny_qa", "server": {"model": "tiny-llama-unigram"},
         "clients": [{"model": "tiny-gpt2-bpe"}] * 3 + [{"model": "tiny-qwen2-wordpiece"}],
@@ -38,6 +39,9 @@ def test_a_phase_holds_a_copy_per_participant_or_one_per_base_model():
         "tiny-llama-unigram": 1, "tiny-gpt2-bpe": 1, "tiny-qwen2-wordpiece": 1}
     one = _config(True, server={"model": "tiny-gpt2-bpe"}, clients=[{"model": "tiny-gpt2-bpe"}], methods=["LLM2SLM"])
     assert phase_copies(one, llm2slm, share=True) == {"tiny-gpt2-bpe": 2}  # the frozen teacher has no adapter
+    merged = _config(True, server={"model": "tiny-gpt2-bpe", "adapter": "/teacher"})  # other weights: a copy more
+    assert phase_copies(merged, fedmkt, share=True) == {
+        "tiny-gpt2-bpe + /teacher": 1, "tiny-gpt2-bpe": 1, "tiny-qwen2-wordpiece": 1}
 
 
 def test_too_little_memory_is_one_line_with_what_it_needs_and_what_sharing_would_need():
@@ -71,3 +75,5 @@ def test_validate_refuses_more_smollm2_clients_than_memory_holds_without_sharing
     need = needed_bytes(shared, phase_copies(shared, VARIANTS[0], share=True))
     assert f"set runtime.share_base: true (one copy of each model: about {need / GIB:.1f} GiB)" in refused.stderr
     check_memory(shared)
+    unshared = parse_config(config, "crowd.yaml")  # a Flower deployment: each node holds its own model
+    assert len(preflight(unshared, show_progress=False, in_process=False).split.private) == 200

@@ -121,7 +121,7 @@ def checked_run_config(
     if not source.startswith("preset:"):
         _relative_paths(config, source)
     try:
-        preflight(config, show_progress=show_progress)
+        preflight(config, show_progress=show_progress, in_process=False)  # each node holds its own model
     except FedMKTError as error:
         raise FedMKTError(f"--experiment {source} ({config.name}): {error}") from None
     return CheckedRunConfig(values, config)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from fedmkt.config import ExperimentConfig
+from fedmkt.config import ExperimentConfig, ParticipantConfig
 from fedmkt.errors import FedMKTError
 from fedmkt.federation.plan import Variant, variants_for
 from fedmkt.models.footprint import available_bytes, weight_bytes
@@ -28,21 +28,27 @@ PROCESS = 1 * GIB
 """The interpreter, torch, transformers, tokenizers and data before the first model."""
 
 
+def _base(participant: ParticipantConfig) -> str:
+    """A base model as ``SharedBases`` keys it: the model, and the adapter merged into it if any (other weights)."""
+    return participant.model if participant.adapter is None else f"{participant.model} + {participant.adapter}"
+
+
 def phase_copies(config: ExperimentConfig, variant: Variant, share: bool) -> Counter[str]:
-    """Model name -> copies of its weights ``variant``'s phase holds at once (``share``: one per base model)."""
-    models = [config.server.model] if variant.exchange else []
-    models += [c.model for c in config.clients]
+    """Base model -> copies of its weights ``variant``'s phase holds at once (``share``: one per base model)."""
+    bases = [_base(config.server)] if variant.exchange else []
+    bases += [_base(c) for c in config.clients]
     if not share:
-        return Counter(models)
-    copies = Counter(dict.fromkeys(models, 1))
+        return Counter(bases)
+    copies = Counter(dict.fromkeys(bases, 1))
     if variant.frozen_server:  # LLM2SLM's teacher is loaded without an adapter, apart from the clients' base
-        copies[config.server.model] += 1 if config.server.model in {c.model for c in config.clients} else 0
+        copies[_base(config.server)] += 1 if _base(config.server) in {_base(c) for c in config.clients} else 0
     return copies
 
 
 def needed_bytes(config: ExperimentConfig, copies: Counter[str]) -> int:
     runtime = config.runtime
-    weights = sum(n * weight_bytes(name, runtime.dtype, runtime.device) for name, n in copies.items())
+    models = {_base(p): p.model for p in [config.server, *config.clients]}
+    weights = sum(n * weight_bytes(models[base], runtime.dtype, runtime.device) for base, n in copies.items())
     return int(weights * WORKING_SET) + PROCESS
 
 

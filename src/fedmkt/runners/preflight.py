@@ -206,14 +206,15 @@ def _check_adapter(folder: str | None, field: str) -> None:
                           "an adapter folder such as a run's adapters/Centralized-LLM/server")
 
 
-def preflight(config: ExperimentConfig, *, show_progress: bool = True) -> PreflightReport:
+def preflight(config: ExperimentConfig, *, show_progress: bool = True, in_process: bool = True) -> PreflightReport:
     """Fetch what ``config`` reads, then make every size check; one-line `FedMKTError` naming the field.
 
     Checks, in order: each model name is one fedmkt can resolve (`check_model_names`: no wait for an
     unreachable hub, did-you-mean for a typo); each model's tokenizer loads (a broken one is named);
     ``fedmkt.top_k`` fits every vocabulary (when a method exchanges distributions); the data sizes fit
     the task's splits; each used participant's ``train.max_length`` fits its model's positions; every scored example
-    encodes as evaluation will encode it, within the model's positions.
+    encodes as evaluation will encode it, within the model's positions. ``in_process``: the run holds every
+    participant in this process, so a federated phase's models must fit its memory (not so for a Flower deployment).
     """
     check_model_names(config)
     fetch_needed_assets(config, show_progress)
@@ -222,7 +223,8 @@ def preflight(config: ExperimentConfig, *, show_progress: bool = True) -> Prefli
     sizes = {name: len(tokenizer) for name, tokenizer in tokenizers.items()}
     if _exchanges(config):  # baselines and plain FedAvg send no distributions
         check_top_k(config.fedmkt.top_k, sizes)
-    check_memory(config)  # a federated phase's models, all at once, fit the device's free memory
+    if in_process:
+        check_memory(config)  # a federated phase's models, all at once, fit the device's free memory
     split = build_split(config)
     used = list(dict.fromkeys(p.model for _, p, _ in participants))
     fields = {name: field for field, name in reversed(model_fields(config))}  # the first field naming each
