@@ -1,9 +1,9 @@
 """Every third-party module that fedmkt imports is declared in pyproject.toml, where it is needed.
 
 A module imported under a part of the package that needs an extra (``fedmkt.deploy``: the
-flower extra; ``fedmkt.tracking``: the tracking extra) may be declared in that extra or in the core dependencies; anywhere else it must
-be a core dependency, or a plain ``pip install fedmkt`` would break on import. Modules are
-mapped to their distributions with ``importlib.metadata.packages_distributions``.
+flower extra; ``fedmkt.tracking``: the tracking extra) may be declared in that extra or in the
+core dependencies; anywhere else it must be a core dependency, or a plain ``pip install fedmkt``
+would break on import. Modules are mapped to their distributions with ``importlib.metadata.packages_distributions``.
 """
 
 from __future__ import annotations
