@@ -45,6 +45,7 @@ from fedmkt.models.lora import get_adapter_state, load_adapter, save_adapter
 from fedmkt.report.comm import CommLedger, parameter_bytes
 from fedmkt.report.results import ResultRow
 from fedmkt.runners.checkpoint import Changed, PhaseCheckpoint, PhaseState, Saved, StepFailed
+from fedmkt.runners.heap import trim_heap
 from fedmkt.runners.phase_log import PhaseLog
 from fedmkt.runners.rng_state import restore_rng
 from fedmkt.setup.context import RunContext
@@ -88,8 +89,7 @@ class FederatedPhase:
         return list(self.state.rows)
 
     def _participants(self) -> list[str]:
-        names = [self.cfg.server.name] if self.variant.exchange else []
-        return names + [c.name for c in self.cfg.clients]
+        return ([self.cfg.server.name] if self.variant.exchange else []) + [c.name for c in self.cfg.clients]
 
     def _build(self, log_sizes: bool) -> None:
         cfg, v = self.cfg, self.variant
@@ -158,6 +158,7 @@ class FederatedPhase:
             self.state.phase_seconds = self.earlier_seconds + now - self.started
             seconds = self.store.commit(self.state, name, self._participants(), changed)
             self.log.add_time("checkpoint", seconds)
+            trim_heap()  # what the step freed goes back to the system: memory grows by adapters, not working sets
 
     def _steps(self, round_: int) -> list[tuple[str, Work]]:
         """The round's plan, each client's share of a client step its own step; then the round's end and scores."""
@@ -286,8 +287,7 @@ class FederatedPhase:
         client, method = self.clients[index], self.variant.slm_method
         assert method is not None
         spec = self._spec(client.name)
-        sampled = self._sampled(round_)
-        if self.variant.fedavg and client in sampled[1:]:
+        if self.variant.fedavg and client in (sampled := self._sampled(round_))[1:]:
             first = sampled[0].name
             self.state.rows += [replace(r, participant=spec.name) for r in self.state.rows
                                 if r.round == round_ and r.method == method and r.participant == first]
