@@ -1,18 +1,20 @@
-"""A real Flower federation on 127.0.0.1: SuperLink + three SuperNodes, TLS, SuperNode authentication.
+"""A real Flower federation on 127.0.0.1: SuperLink + six SuperNodes, TLS, SuperNode authentication.
 
-Two rounds of the tiny heterogeneous preset, each node known by its client's key (``client-keys``).
-The third node is killed (SIGKILL, whole process tree) in round 2, after the server has received
-its upload and before it answers the LLM's message: the run must finish with the other two and
-record the dropout. A fourth node whose key was never registered must be refused. Up to that kill
-nothing differs from the in-process runner, so the scores of round 1 and the round-2 scores of the
-server and of the two remaining clients must equal the in-process runner's for the same seed.
+Two rounds of the tiny heterogeneous preset's models with six clients (its three twice), three
+drawn per round (``fedmkt.clients_per_round``: clients 1-3, then 1, 3 and 6), each node known by
+its client's key (``client-keys``). Client 6's node is killed (SIGKILL, whole process tree) in round
+2, after the server has received its upload and before it answers the LLM's message: the run must
+finish with the other two and record which clients took part. The clients not drawn are scored on
+their nodes with their own adapters (only the last round is scored). A node whose key was never
+registered must be refused. Up to that kill nothing differs from the in-process runner, so every
+score but client 6's must equal the in-process runner's for the same seed.
 
 Then, on the same SuperLink, a second run (one round, two clients) whose ``client-keys`` name a
 new node's registered key as client-2's: that node is started with ``client=client-1`` (issue 16:
 a registered node taking another client's slot). It must be refused with the reason, while the
 real client-1 serves and the run completes.
 
-Takes about 5-6 minutes on 2 CPU cores: every message starts a ClientApp process that imports
+Takes about 6-8 minutes on 2 CPU cores: every message starts a ClientApp process that imports
 torch and transformers, and the killed node is given up after the SuperLink misses its heartbeats.
 """
 
@@ -31,7 +33,8 @@ from rich.console import Console
 pytest.importorskip("flwr", reason="flwr is not installed: pip install 'fedmkt[flower]'")
 pytestmark = pytest.mark.flower
 
-EXPERIMENT = {"experiment": "preset:tiny", "experiment-name": "tiny-heterogeneous"}
+NODES = 6
+KILLED = "client-6"  # drawn in round 2 only
 # A healthy step takes 15-50 s here (three nodes on 2 busy cores). The killed node does not cost this
 # much: once its heartbeats stop (30 s interval, patience 2) the SuperLink answers for it.
 STEP_TIMEOUT = 300.0
@@ -45,6 +48,7 @@ class Outcome:
     killed_at_round: int | None
     rogue_returncode: int | None
     rogue_log: str
+    config: object  # the six-client experiment
     pids: set[int]
     seconds: float
     impostor: Path  # the second run's folder
@@ -80,9 +84,10 @@ def outcome(tmp_path_factory) -> Outcome:
     killed_at = rogue_rc = None
     node_ids: dict[str, int] = {}
     start = time.monotonic()
+    config = _six_clients(work / "six-clients.yaml")
     with LocalFederation(work) as fed:
         fed.start_superlink()
-        for i in (1, 2, 3):
+        for i in range(1, NODES + 1):
             keys = fed.node_keys(f"client-{i}")
             node_ids[f"node-{i}"] = fed.register(keys)
             fed.start_supernode(f"node-{i}", keys, {"client": f"client-{i}", "cache": str(work / f"cache-{i}")})
@@ -90,12 +95,13 @@ def outcome(tmp_path_factory) -> Outcome:
         rogue = fed.start_supernode("rogue", fed.node_keys("rogue"), {"client": "client-1",
                                                                       "cache": str(work / "cache-rogue")},
                                     max_wait=20)
-        run = fed.run_app(app, {**EXPERIMENT, "out": str(out), "timeout": STEP_TIMEOUT, "wait-nodes": 120.0,
-                                "min-clients": 2, "client-keys": str(fed.keys_folder)})
+        run = fed.run_app(app, {"experiment": str(work / "six-clients.yaml"), "experiment-name": "", "out": str(out),
+                                "timeout": STEP_TIMEOUT, "wait-nodes": 120.0, "min-clients": 2,
+                                "client-keys": str(fed.keys_folder)})
         while run.poll() is None and time.monotonic() - start < RUN_DEADLINE:
             _watch(fed, pids)
             if killed_at is None and any(e["event"] == "server_receive" and e.get("round") == 2 for e in _events(out)):
-                fed.kill("node-3")
+                fed.kill(f"node-{KILLED.removeprefix('client-')}")
                 killed_at = 2
             time.sleep(0.5)
         rogue_rc = rogue.poll()
@@ -103,8 +109,22 @@ def outcome(tmp_path_factory) -> Outcome:
         second = _impostor_run(fed, work, node_ids, pids, deadline=start + RUN_DEADLINE)
         _watch(fed, pids)
     rogue_log = (work / "logs" / "rogue.log").read_text(errors="replace")
-    return Outcome(out, run.returncode, killed_at, rogue_rc, rogue_log, pids, time.monotonic() - start,
+    return Outcome(out, run.returncode, killed_at, rogue_rc, rogue_log, config, pids, time.monotonic() - start,
                    work / "run-2", second, node_ids)
+
+
+def _six_clients(path: Path):
+    """The tiny heterogeneous experiment with its three clients twice, three drawn a round, the last round scored."""
+    from fedmkt.config import dump_config, load_preset, parse_config
+
+    config = next(c for c in load_preset("tiny") if c.name == "tiny-heterogeneous")
+    raw = config.model_dump(mode="json")
+    raw["clients"] = [{**c, "name": f"client-{i}"} for i, c in enumerate(raw["clients"] * 2, start=1)]
+    raw["fedmkt"].update(clients_per_round=3, eval_every=0)
+    raw["methods"] = ["FedMKT-SLM", "FedMKT-LLM"]
+    config = parse_config(raw, str(path))
+    path.write_text(dump_config(config))
+    return config
 
 
 def _impostor_run(fed, work: Path, node_ids: dict[str, int], pids: set[int], deadline: float) -> int | None:
@@ -137,21 +157,31 @@ def test_run_finishes_with_the_remaining_clients_and_records_the_dropout(outcome
     assert outcome.returncode == 0, (outcome.out / "metrics.jsonl").read_text()[-2000:]
     assert outcome.killed_at_round == 2
     assert [e["event"] for e in events][-1] == "run_end"
+    from fedmkt.federation.sampling import sample_clients
+    from fedmkt.report.participation import participation
+
+    names = [f"client-{i}" for i in range(1, NODES + 1)]
     registered = [(e["client"], int(e["node_id"]), e["verified"]) for e in events if e["event"] == "client_registered"]
-    assert registered == [(f"client-{i}", outcome.node_ids[f"node-{i}"], True) for i in (1, 2, 3)]
+    assert registered == [(name, outcome.node_ids[f"node-{i}"], True) for i, name in enumerate(names, start=1)]
+    drawn = {e["round"]: e["clients"] for e in events if e["event"] == "clients_sampled"}
+    assert drawn == {r: sample_clients(names, 3, 0, r) for r in (1, 2)}
+    assert drawn == {1: ["client-1", "client-2", "client-3"], 2: ["client-1", "client-3", KILLED]}
     dropped = [e for e in events if e["event"] == "excluded"]
-    assert [(e["round"], e["step"], e["client"]) for e in dropped] == [(2, "distill", "client-3")]
+    assert [(e["round"], e["step"], e["client"]) for e in dropped] == [(2, "distill", KILLED)]
     assert "train.distill" in dropped[0]["reason"]
     ends = {e["round"]: e["clients"] for e in events if e["event"] == "round_end"}
-    assert ends == {1: ["client-1", "client-2", "client-3"], 2: ["client-1", "client-2"]}
+    assert ends == {1: ["client-1", "client-2", "client-3"], 2: ["client-1", "client-3"]}
+    took_part = [(r.round, r.took_part, r.left_out) for r in participation(events)]
+    assert took_part == [(1, drawn[1], {}), (2, ["client-1", "client-3"], {KILLED: "distill"})]
+    uploads = [e for e in events if e["event"] == "server_receive"]
+    assert [(e["accepted"], e["missing"]) for e in uploads] == [(drawn[1], []), (drawn[2], [])]
+    trained = {(e["round"], e["participant"]) for e in events if e["event"] == "train_private"}
+    assert trained == {(r, name) for r in (1, 2) for name in drawn[r]}  # only the drawn clients trained
     rows = json.loads((outcome.out / "results.json").read_text())
     scored = {(r["round"], r["participant"]) for r in rows if r["metric"] == "acc"}
-    assert scored == {(1, "server"), (1, "client-1"), (1, "client-2"), (1, "client-3"),
-                      (2, "server"), (2, "client-1"), (2, "client-2")}
+    assert scored == {(2, name) for name in ["server", *names] if name != KILLED}  # the others on their nodes
     report = (outcome.out / "results.md").read_text()
-    assert "## Clients left out" in report and "client-3" in report.split("## Clients left out")[1]
-    uploads = [e for e in events if e["event"] == "server_receive"]
-    assert [sorted(e["accepted"]) for e in uploads] == [["client-1", "client-2", "client-3"]] * 2
+    assert "## Clients left out" in report and KILLED in report.split("## Clients left out")[1]
 
 
 def test_an_unregistered_node_is_refused(outcome):
@@ -159,7 +189,7 @@ def test_an_unregistered_node_is_refused(outcome):
     assert outcome.rogue_returncode not in (None, 0)
     assert "Failed to activate SuperNode" in outcome.rogue_log
     connected = [e["connected"] for e in events if e["event"] == "nodes"]
-    assert connected == [3]  # the rogue node never joined
+    assert connected == [NODES]  # the rogue node never joined
 
 
 def test_a_node_holding_client_2s_key_cannot_take_client_1s_slot(outcome):
@@ -183,7 +213,7 @@ def test_a_node_holding_client_2s_key_cannot_take_client_1s_slot(outcome):
 
 
 def test_every_started_process_is_gone(outcome):
-    assert len(outcome.pids) >= 6  # SuperLink, 3 SuperNodes, the rogue and the impostor, flwr runs, SuperExecs
+    assert len(outcome.pids) >= NODES + 3  # SuperLink, SuperNodes, the rogue and the impostor, flwr runs, SuperExecs
     alive = []
     for pid in outcome.pids:
         try:
@@ -196,14 +226,12 @@ def test_every_started_process_is_gone(outcome):
 
 
 def test_scores_equal_the_in_process_runner_until_the_dropout(outcome, tmp_path):
-    from fedmkt.config import load_preset
     from fedmkt.runners.local import run_experiment
 
-    config = next(c for c in load_preset("tiny") if c.name == "tiny-heterogeneous")
-    config = config.model_copy(update={"methods": ["FedMKT-SLM", "FedMKT-LLM"]})
-    reference = run_experiment(config, tmp_path / "in-process", show_progress=False, console=Console(quiet=True))
+    reference = run_experiment(outcome.config, tmp_path / "in-process", show_progress=False,
+                               console=Console(quiet=True))
     expected = {(r.round, r.participant, r.metric): r.value for r in reference}
     got = {(r["round"], r["participant"], r["metric"]): r["value"]
            for r in json.loads((outcome.out / "results.json").read_text())}
-    assert set(got) == {key for key in expected if key[:2] != (2, "client-3")}
+    assert set(got) == {key for key in expected if key[:2] != (2, KILLED)}
     assert got == {key: expected[key] for key in got}
