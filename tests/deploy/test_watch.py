@@ -36,6 +36,11 @@ def test_each_milestone_reads_as_one_line_and_the_rest_is_quiet():
     assert lines[10] == "ServerApp finished in 97 s"
 
 
+def test_a_rounds_draw_reads_as_one_line():
+    event = {"event": "clients_sampled", "round": 2, "clients": ["client-1", "client-4"], "of": 6, "per_round": 2}
+    assert describe(event, rounds=2) == "  round 2: drew client-1, client-4 (6 registered)"
+
+
 def test_the_follower_waits_for_a_whole_line_and_starts_over_when_the_file_is_cut_back(tmp_path):
     path = tmp_path / "metrics.jsonl"
     follower = LineFollower(path)

@@ -52,6 +52,8 @@ def describe(event: dict, rounds: int) -> str | None:
         return f"{event.get('client')} registered (node {event.get('node_id')})"
     if kind == "round_start":
         return f"[bold]round {round_}/{rounds}[/]: {len(event.get('clients', []))} client(s)"
+    if kind == "clients_sampled":
+        return f"  round {round_}: drew {', '.join(event.get('clients', []))} ({event.get('of')} registered)"
     if kind == "client_message":
         return f"  round {round_}: {event.get('sender')} sent its distributions"
     if kind == "server_message":
