@@ -10,13 +10,13 @@ pytest.importorskip("flwr", reason="flwr is not installed: pip install 'fedmkt[f
 
 from fedmkt.config import load_preset  # noqa: E402
 from fedmkt.data.partition import FederatedSplit  # noqa: E402
+from fedmkt.data.tasks import get_task  # noqa: E402
 from fedmkt.deploy.flower.task import (  # noqa: E402
     client_spec,
     experiment_text,
     node_cache,
     pick_experiment,
     private_examples,
-    read_examples,
 )
 from fedmkt.errors import FedMKTError  # noqa: E402
 
@@ -38,20 +38,37 @@ def test_private_data_is_a_partition_or_a_file(tmp_path):
     assert private_examples(HETEROGENEOUS, split, 1, {"client": "client-2", "partition": 2}) == ["c"]
     with pytest.raises(FedMKTError, match="'partition': 3, expected an integer in \\[0, 3\\)"):
         private_examples(HETEROGENEOUS, split, 1, {"partition": 3})
-    path = tmp_path / "private.jsonl"
-    path.write_text(json.dumps({"uid": "x/1", "prompt": "Q: 2+2?\nA:", "target": " 4", "choices": [" 4", " 5"],
-                                "gold": 0}) + "\n\n")
-    (example,) = private_examples(HETEROGENEOUS, split, 1, {"data": str(path)})
-    assert example.choices == (" 4", " 5") and example.is_multiple_choice
+    path = tmp_path / "private.jsonl"  # docs/data.md's format, as a task: file is written
+    path.write_text(json.dumps({"id": 1, "question": "2+2?", "choices": ["4", "5"], "answer": "4"}) + "\n\n")
+    (example,) = private_examples(HETEROGENEOUS, split, 1, {"client": "client-2", "data": str(path)})
+    assert example.choices == (" 4", " 5") and example.gold == 0 and example.is_multiple_choice
+    assert example.prompt == "Question: 2+2?\nAnswer:" and example.uid == "client-2/private/1"
 
 
-def test_bad_data_files_name_the_line(tmp_path):
+def test_a_nodes_data_file_reads_as_the_same_file_does_as_a_task(tmp_path):
+    """One format: the examples a node trains on are the ones `task: <file>` gives the in-process runner."""
+    path = tmp_path / "quiz.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [
+        {"question": "Capital of France?", "target": "Paris"},
+        {"prompt": "Translate 'chat':", "references": ["cat", "a cat"]},
+    ]) + "\n")
+    on_node = private_examples(HETEROGENEOUS, FederatedSplit([], [[]], []), 0, {"client": "c", "data": str(path)})
+    as_task = get_task(str(path)).load("train")
+    assert [(e.prompt, e.target, e.references) for e in on_node] == [(e.prompt, e.target, e.references)
+                                                                    for e in as_task]
+
+
+def test_bad_data_files_name_the_field_and_the_line(tmp_path):
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"uid": "a", "prompt": "p", "target": " t"}\n{"uid": "b", "prompt": "p", "colour": 1}\n')
-    with pytest.raises(FedMKTError, match="bad.jsonl:2: not an Example record"):
-        read_examples(path)
-    with pytest.raises(FedMKTError, match="is not a file"):
-        read_examples(tmp_path / "missing.jsonl")
+    path.write_text('{"question": "q", "target": "t"}\n{"question": "q", "colour": 1}\n')
+    with pytest.raises(FedMKTError, match=r"node config 'data': .*bad.jsonl:2: unknown field 'colour'"):
+        private_examples(HETEROGENEOUS, FederatedSplit([], [[]], []), 0, {"data": str(path)})
+    with pytest.raises(FedMKTError, match="node config 'data': .*missing.jsonl: not a file"):
+        private_examples(HETEROGENEOUS, FederatedSplit([], [[]], []), 0, {"data": str(tmp_path / "missing.jsonl")})
+    internal = tmp_path / "internal.jsonl"  # the old internal record schema is no longer a second format
+    internal.write_text('{"uid": "a", "prompt": "p", "target": " t"}\n')
+    with pytest.raises(FedMKTError, match="unknown field 'uid'"):
+        private_examples(HETEROGENEOUS, FederatedSplit([], [[]], []), 0, {"data": str(internal)})
 
 
 def test_cache_defaults_under_fedmkt_home(monkeypatch, tmp_path):

@@ -285,3 +285,15 @@ def local_task(path: Path) -> Task:
         loader=lambda split: load_jsonl(files[split], kind, f"{name}/{split}"),
         data_path=lambda: path,
     )
+
+
+def load_examples(path: Path, uid_prefix: str) -> list[Example]:
+    """One ``.jsonl`` file in this format, its first record deciding the kind: a Flower node's private data,
+    written exactly as a ``task:`` file is (one format everywhere, docs/data.md)."""
+    path = path.expanduser()
+    if not path.is_file():
+        raise FedMKTError(f"{path}: not a file; expected a JSON-lines file of examples (docs/data.md)")
+    records = iter_records(path)
+    kind = record_kind(next(records)[1])
+    records.close()
+    return load_jsonl(path, kind, uid_prefix)

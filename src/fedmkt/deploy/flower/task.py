@@ -21,7 +21,6 @@ Node config keys (``flower-supernode --node-config``):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from fedmkt.config import ExperimentConfig, ParticipantConfig, parse_configs, pr
 from fedmkt.core.server import Server
 from fedmkt.data.example import Example
 from fedmkt.data.partition import FederatedSplit
+from fedmkt.data.tasks.local import load_examples
 from fedmkt.errors import FedMKTError
 from fedmkt.report.events import EventLog
 from fedmkt.runners.split import build_split, infer_scenario
@@ -106,32 +106,15 @@ def private_examples(config: ExperimentConfig, split: FederatedSplit, index: int
                      node_config: NodeConfig) -> list[Example]:
     """The node's private data: its ``data`` file, else partition ``partition`` (default ``index``: the client's
     own, from its domains in a domain federation)."""
-    if "data" in node_config:
-        return read_examples(Path(str(node_config["data"])).expanduser())
+    if "data" in node_config:  # the format of a task: file (docs/data.md), so one file serves both runners
+        try:
+            return load_examples(Path(str(node_config["data"])), f"{node_config.get('client', 'node')}/private")
+        except FedMKTError as error:
+            raise FedMKTError(f"node config 'data': {error}") from None
     part = node_config.get("partition", index)
     if not isinstance(part, int) or isinstance(part, bool) or not 0 <= part < len(split.private):
         raise FedMKTError(f"node config 'partition': {part!r}, expected an integer in [0, {len(split.private)})")
     return split.private[part]
-
-
-def read_examples(path: Path) -> list[Example]:
-    """Examples from a JSON-lines file (one ``Example`` per line; lists become tuples)."""
-    if not path.is_file():
-        raise FedMKTError(f"node config 'data': {path} is not a file")
-    examples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            for key in ("choices", "references"):
-                record[key] = tuple(record.get(key, ()))
-            examples.append(Example(**record))
-        except (json.JSONDecodeError, TypeError) as err:
-            raise FedMKTError(f"{path}:{number}: not an Example record ({err})") from None
-    if not examples:
-        raise FedMKTError(f"{path}: holds no examples")
-    return examples
 
 
 def node_cache(node_config: NodeConfig) -> Path:
