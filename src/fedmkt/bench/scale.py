@@ -11,7 +11,8 @@ tiny_qa) and the packaged one (Gemma-3-270M server, SmolLM2-135M clients, ARC-Ea
 - round 2 runs under :class:`~fedmkt.bench.tensor_memory.TensorMemory` (it slows every op, so it
   is not timed): the peak of the tensors the round creates, plus the bytes of every distinct
   storage the models hold when it starts (a shared base counted once, each adapter once), is the
-  exact tensor peak, as ``fedmkt bench step`` counts it; the process's peak RSS is read at the end.
+  exact tensor peak, as ``fedmkt bench step`` counts it. The process's peak RSS is read before it
+  (the models loaded and round 1 run): ``TensorMemory``'s own records would inflate it.
 
 Only the LLM is scored (the clients' scoring is not part of a round), once per round.
 """
@@ -85,11 +86,12 @@ def measure(config: ExperimentConfig, run_dir: Path) -> dict:
     from fedmkt.setup.context import RunContext
 
     class Measured(FederatedPhase):
-        resident = round_peak = 0
+        resident = round_peak = peak_rss = 0
 
         def _run_round(self, round_: int) -> None:
             if round_ != 2:
                 return super()._run_round(round_)
+            self.peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
             models = ([self.server.model] if self.server is not None else []) + [c.model for c in self.clients]
             self.resident = storage_bytes(models)
             with TensorMemory() as memory:
@@ -109,7 +111,7 @@ def measure(config: ExperimentConfig, run_dir: Path) -> dict:
         "clients": len(config.clients), "sampled": sampled, "share_base": config.runtime.share_base,
         "resident_tensor_bytes": phase.resident, "round_tensor_peak_bytes": phase.round_peak,
         "tensor_peak_bytes": phase.resident + phase.round_peak,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": phase.peak_rss,
         "round_seconds": wall, "seconds_per_sampled_client": wall / sampled,
         "server_overhead_seconds": overhead, "server_overhead_share": overhead / wall if wall else 0.0,
     }
