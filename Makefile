@@ -5,9 +5,9 @@ PY := $(VENV)/bin/python
 FEDMKT := $(VENV)/bin/fedmkt
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
-# The install below always includes the flower and tracking extras: their tests must fail, not skip, if they do not
-# import.
-export FEDMKT_REQUIRE_EXTRAS ?= flower,tracking
+# The install below always includes the flower, tracking and privacy extras: their tests must fail, not skip, if
+# they do not import.
+export FEDMKT_REQUIRE_EXTRAS ?= flower,tracking,privacy
 
 .PHONY: install run test test-fast assets lint gpu-check clean
 
@@ -16,7 +16,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e ".[dev,flower,tracking]"
+	$(PY) -m pip install -e ".[dev,flower,tracking,privacy]"
 	touch $@
 
 assets: install

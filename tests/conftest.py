@@ -27,7 +27,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REQUIRE_EXTRAS = "FEDMKT_REQUIRE_EXTRAS"
-EXTRA_MODULES = {"flower": ("flwr",), "tracking": ("mlflow", "tensorboard")}  # extra -> modules its tests import
+# extra -> modules its tests import
+EXTRA_MODULES = {"flower": ("flwr",), "tracking": ("mlflow", "tensorboard"), "privacy": ("opacus",)}
 BIGBENCH_DESELECTED = pytest.StashKey[int]()
 
 

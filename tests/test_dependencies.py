@@ -23,7 +23,8 @@ else:  # the dev extra declares tomli for Python 3.10
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "fedmkt"
-EXTRA_PARTS = {"flower": ("deploy",), "tracking": ("tracking",)}  # extra -> subpackages of fedmkt that may import it
+# extra -> subpackages of fedmkt that may import it
+EXTRA_PARTS = {"flower": ("deploy",), "tracking": ("tracking",), "privacy": ("privacy",)}
 
 
 def _imported_modules(path: Path) -> set[str]:

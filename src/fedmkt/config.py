@@ -91,6 +91,43 @@ class TrainConfig(_Strict):
         return v
 
 
+class PrivacyConfig(_Strict):
+    """DP-SGD on a client's private training (Opacus; docs/privacy.md): every example's gradient clipped to
+    ``max_grad_norm``, Gaussian noise, Poisson-sampled batches, and an accountant over every round.
+
+    Give ``target_epsilon`` (the noise is computed for the run's whole schedule) or ``noise_multiplier`` (the
+    epsilon it reaches is reported); with both, the noise is given and the run is refused if its schedule would
+    spend more than ``target_epsilon``.
+    """
+
+    target_epsilon: float | None = Field(
+        None, gt=0, description="Epsilon the client may spend over the whole run (at delta); sets the noise.")
+    noise_multiplier: float | None = Field(
+        None, gt=0, description="Noise standard deviation over max_grad_norm (null: computed from target_epsilon).")
+    delta: float = Field(1e-5, gt=0, lt=1, description="The delta of (epsilon, delta); must be below 1 / private size.")
+    max_grad_norm: float | None = Field(
+        None, gt=0, validate_default=True,
+        description="Each example's gradient is clipped to this L2 norm; the noise is scaled to it (required).")
+    accountant: Literal["rdp", "prv"] = Field("rdp", description="Opacus's accountant: rdp (Renyi DP) or prv.")
+    noise_seed: int | None = Field(
+        None, ge=0, le=2**32 - 1, description="Seeds the sampling and noise for reproducible experiments only (anyone "
+        "who knows it can remove the noise); null: a secret each client draws from the OS and keeps.")
+
+    @field_validator("max_grad_norm")
+    @classmethod
+    def _clipping_bound(cls, v: float | None) -> float:
+        if v is None:
+            raise ValueError("missing: DP-SGD's noise is scaled to the per-example clipping bound; expected a norm > 0")
+        return v
+
+    @model_validator(mode="after")
+    def _epsilon_or_noise(self) -> PrivacyConfig:
+        if self.target_epsilon is None and self.noise_multiplier is None:
+            raise ValueError("expected target_epsilon (the noise is computed for the run's schedule) or "
+                             "noise_multiplier")
+        return self
+
+
 class ParticipantConfig(_Strict):
     """A model that takes part: the server's LLM or one client's SLM."""
 
@@ -106,6 +143,20 @@ class ParticipantConfig(_Strict):
         None, description="A LoRA adapter folder (peft format, e.g. a run's adapters/Centralized-LLM/server) merged "
         "into the model before anything else: the participant starts from what it learned (null: the model alone).",
     )
+    privacy: PrivacyConfig | Literal[False] | None = Field(
+        None, description="A client's DP-SGD, replacing the top-level privacy: section (null: that section; "
+        "off: none).",
+    )
+
+    @field_validator("privacy", mode="wrap")
+    @classmethod
+    def _privacy_off(cls, v: object, handler: Any) -> object:
+        """A section is validated as one, so an error names ``privacy.<field>``, not a branch of the union."""
+        if v is None or v is False or isinstance(v, PrivacyConfig):
+            return v
+        if v is True:
+            raise ValueError("YAML reads on/yes/true as true; expected a privacy section, off, or null")
+        return PrivacyConfig.model_validate(v)
 
 
 class DataConfig(_Strict):
@@ -303,6 +354,10 @@ class ExperimentConfig(_Strict):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     fedmkt: FedMKTConfig = Field(default_factory=FedMKTConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    privacy: PrivacyConfig | None = Field(
+        None, description="DP-SGD on every client's private training (a client's own privacy: replaces it; "
+        "docs/privacy.md; needs `pip install 'fedmkt[privacy]'`).",
+    )
     methods: list[str] | None = Field(
         None, description="Methods to run (default: every method that fits the scenario, see default_methods)."
     )
@@ -353,7 +408,9 @@ class ExperimentConfig(_Strict):
     @model_validator(mode="after")
     def _methods_fit_the_scenario(self) -> ExperimentConfig:
         if self.methods is None:
-            self.methods = default_methods(len(self.clients), len({c.model for c in self.clients}) == 1)
+            methods = default_methods(len(self.clients), len({c.model for c in self.clients}) == 1)
+            private = any(self.client_privacy(c) for c in self.clients)  # no client bound covers a pooled model
+            self.methods = [m for m in methods if not (private and m == "Centralized-LLM")]
         if "LLM2SLM" in self.methods and len(self.clients) != 1:
             raise ValueError("LLM2SLM is the one-to-one baseline: it needs exactly one client")
         fedavg = {"FedAvg", "FedMKT-SLM-FedAvg", "FedMKT-LLM-FedAvg"} & set(self.methods)
@@ -364,6 +421,23 @@ class ExperimentConfig(_Strict):
         if fedavg and len(self.clients) < 2:
             raise ValueError(f"{sorted(fedavg)[0]} needs at least two clients")
         return self
+
+    @model_validator(mode="after")
+    def _privacy_on_clients(self) -> ExperimentConfig:
+        if self.server.privacy:
+            raise ValueError("'server.privacy': the server trains on no private data of its own; expected privacy "
+                             "on clients (or at the top level, for every client)")
+        if "Centralized-LLM" in self.method_names and any(self.client_privacy(c) for c in self.clients):
+            raise ValueError("'methods': Centralized-LLM pools every client's private data on the server, so no "
+                             "client's DP bound applies to it (docs/privacy.md); expected it left out of a run with "
+                             "privacy (compare with a run without)")
+        return self
+
+    def client_privacy(self, client: ParticipantConfig) -> PrivacyConfig | None:
+        """The DP-SGD settings of ``client``: its own ``privacy``, else the top-level one; None: no DP."""
+        if client.privacy is False:
+            return None
+        return client.privacy or self.privacy
 
     @model_validator(mode="after")
     def _sample_fits_the_clients(self) -> ExperimentConfig:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 from step_roles import CONFIG, quick, server_and_client
 
@@ -40,7 +41,7 @@ def test_a_round_of_steps_sends_bytes_and_reports_the_events_the_plan_names(tmp_
     before = _adapter(client.model)
     private = client_private(client, client_spec, CONFIG.seed, 1)
     upload, uploaded = client_upload(client, 1)
-    assert [e for e, _ in private] == list(EVENTS[PRIVATE]) and [e for e, _ in uploaded] == list(EVENTS[UPLOAD])
+    assert [e for e, _ in private] == ["train_private"] and [e for e, _ in uploaded] == list(EVENTS[UPLOAD])
     assert private[0].report.steps == 2 and not _same(before, _adapter(client.model))
     assert decode(upload).round == 1 and client.own_nll == decode(upload).nll_by_uid()
 
@@ -94,3 +95,22 @@ def test_fedavg_weighs_each_adapter_by_its_private_data_in_the_order_given_and_c
     shifted = {k: v + 1 for k, v in state.items()}
     client_take_mean(client.model, shifted)
     assert _same(_adapter(client.model), shifted)
+
+
+def test_a_client_with_a_privacy_ledger_reports_what_it_has_spent_after_each_private_step(tmp_path):
+    pytest.importorskip("opacus")
+    from fedmkt.privacy.budget import DPSettings, PrivacyLedger
+
+    _, client = server_and_client(tmp_path)
+    client.privacy = PrivacyLedger(DPSettings(1.0, 0.5, 1e-3), secret=3)
+    spec = quick(CONFIG.clients[0])
+    spent = []
+    for round_ in (1, 2):
+        reports = client_private(client, spec, CONFIG.seed, round_)
+        assert [e for e, _ in reports] == list(EVENTS[PRIVATE]) == ["train_private", "privacy"]
+        (trained, report) = (r for _, r in reports)
+        assert report.participant == client.name and report.steps == trained.steps == 2
+        assert (report.total_steps, report.phases) == (2 * round_, round_) and report.delta == 1e-3
+        assert report.epsilon == client.privacy.spent()
+        spent.append(report.epsilon)
+    assert 0 < spent[0] < spent[1]  # the rounds compose

@@ -30,15 +30,15 @@ from fedmkt.core.exchange_settings import ExchangeSettings
 from fedmkt.core.kd_training import KDTargets
 from fedmkt.core.participant import Participant
 from fedmkt.core.peer import PeerInfo
-from fedmkt.core.reports import AlignReport, MessageReport, PhaseReport
+from fedmkt.core.reports import AlignReport, MessageReport, PhaseReport, PrivacyReport
 from fedmkt.core.selection import ClientSelection, select_client_teacher
-from fedmkt.core.train_phase import Log, public_phase, train_phase
+from fedmkt.core.train_phase import Log, private_phase, public_phase
 from fedmkt.data.example import Example
 from fedmkt.errors import FedMKTError
+from fedmkt.privacy.budget import PrivacyLedger
 from fedmkt.training.batching import pad_id
 from fedmkt.training.encode import encode_examples
 from fedmkt.training.loop import ProgressCallback, TrainArgs
-from fedmkt.training.sft import sft_loss
 
 
 class PrivateClient:
@@ -50,11 +50,12 @@ class PrivateClient:
         tokenizer: the model's tokenizer.
         private: its private training examples (never leave the client).
         max_length: encoding length of the private set.
+        privacy: its DP-SGD settings and what it has spent (None: plain SFT); the ledger stays with the client.
     """
 
     def __init__(
         self, name: str, model: nn.Module, tokenizer: PreTrainedTokenizerBase, private: Sequence[Example],
-        *, max_length: int = 512,
+        *, max_length: int = 512, privacy: PrivacyLedger | None = None,
     ) -> None:
         if not private:
             raise FedMKTError(f"client {name!r}: private data is empty")
@@ -64,6 +65,7 @@ class PrivateClient:
         self.private = list(private)
         self.encoded_private = encode_examples(tokenizer, self.private, max_length)
         self.pad_id = pad_id(tokenizer)
+        self.privacy = privacy
 
     @property
     def n_private(self) -> int:
@@ -73,9 +75,13 @@ class PrivateClient:
     def train_private(
         self, args: TrainArgs, progress: ProgressCallback | None = None, log: Log | None = None
     ) -> PhaseReport:
-        """Step 1: SFT on the private data (answer tokens only)."""
-        return train_phase(self.name, self.model, self.pad_id, self.encoded_private, sft_loss, args, "private",
-                           progress, log)
+        """Step 1: SFT on the private data (answer tokens only); DP-SGD with a privacy ledger."""
+        return private_phase(self.name, self.model, self.pad_id, self.encoded_private, args, self.privacy,
+                             progress, log)
+
+    def privacy_report(self, phase_steps: int) -> PrivacyReport | None:
+        """What the client's DP-SGD has spent so far (None without it); ``phase_steps``: the last phase's steps."""
+        return PrivacyReport.of(self.privacy, self.name, phase_steps) if self.privacy is not None else None
 
 
 class Client(PrivateClient):
@@ -91,14 +97,15 @@ class Client(PrivateClient):
         settings: the run's exchange settings.
         max_length: encoding length for the private and public sets.
         alignment_cache: folder of the on-disk vocabulary-map cache.
+        privacy: its DP-SGD ledger (None: plain SFT on the private data).
     """
 
     def __init__(
         self, name: str, model: nn.Module, tokenizer: PreTrainedTokenizerBase, private: Sequence[Example],
         public: Sequence[Example], server: PeerInfo, *, settings: ExchangeSettings, alignment_cache: Path,
-        max_length: int = 512,
+        max_length: int = 512, privacy: PrivacyLedger | None = None,
     ) -> None:
-        super().__init__(name, model, tokenizer, private, max_length=max_length)
+        super().__init__(name, model, tokenizer, private, max_length=max_length, privacy=privacy)
         self.settings = settings
         self.participant = Participant(name, model, tokenizer, public, max_length, settings.kd_positions)
         self.server = self.participant.peer(server, alignment_cache)

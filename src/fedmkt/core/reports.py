@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from fedmkt.privacy.budget import PrivacyLedger
+
 
 @dataclass(frozen=True)
 class _Record:
@@ -104,3 +106,31 @@ class AlignReport(_Record):
     cache_hits: int
     cache_misses: int
     decode_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class PrivacyReport(_Record):
+    """What a client's DP-SGD has spent after a private phase: (epsilon, delta) over every phase so far.
+
+    ``steps`` are this phase's noisy steps, ``total_steps`` and ``phases`` every one so far; epsilon is the
+    accountant's for the whole history (docs/privacy.md: everything the client sends is covered by it).
+    """
+
+    participant: str
+    epsilon: float
+    delta: float
+    noise_multiplier: float
+    max_grad_norm: float
+    sample_rate: float
+    steps: int
+    total_steps: int
+    phases: int
+    accountant: str
+
+    @classmethod
+    def of(cls, ledger: PrivacyLedger, participant: str, steps: int) -> PrivacyReport:
+        """What ``ledger`` has spent, after a phase of ``steps`` noisy steps."""
+        s, history = ledger.settings, ledger.history
+        return cls(participant=participant, epsilon=ledger.spent(), delta=s.delta, noise_multiplier=s.noise_multiplier,
+                   max_grad_norm=s.max_grad_norm, sample_rate=history[-1][1] if history else 0.0, steps=steps,
+                   total_steps=ledger.steps, phases=ledger.phases, accountant=s.accountant)

@@ -23,7 +23,7 @@ from fedmkt.setup.training import round_args
 from fedmkt.training.loop import ProgressCallback
 
 EVENTS: dict[str, tuple[str, ...]] = {
-    PRIVATE: ("train_private",),
+    PRIVATE: ("train_private", "privacy"),
     UPLOAD: ("client_message",),
     DISTILL: ("client_receive", "client_align", "client_train"),
 }
@@ -33,8 +33,11 @@ EVENTS: dict[str, tuple[str, ...]] = {
 def client_private(
     client: PrivateClient, spec: ParticipantConfig, seed: int, round_: int, progress: ProgressCallback | None = None,
 ) -> Reports:
-    """Step 1: SFT on the private data, shuffled by the round's seed."""
-    return [Reported("train_private", client.train_private(round_args(spec, seed, round_), progress=progress))]
+    """Step 1: SFT on the private data, shuffled by the round's seed; with DP-SGD, also what the client has spent
+    (``privacy``: epsilon over every round so far)."""
+    trained = client.train_private(round_args(spec, seed, round_), progress=progress)
+    spent = client.privacy_report(trained.steps)
+    return [Reported("train_private", trained)] + ([Reported("privacy", spent)] if spent is not None else [])
 
 
 def client_upload(client: Client, round_: int) -> tuple[bytes, Reports]:

@@ -18,6 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from fedmkt.config import ExperimentConfig, ParticipantConfig
 from fedmkt.data.example import Example
 from fedmkt.data.partition import FederatedSplit
+from fedmkt.privacy.budget import PrivacyLedger
 from fedmkt.report.events import EventLog
 from fedmkt.report.results import ResultRow
 from fedmkt.setup import models, scoring, training
@@ -64,13 +65,14 @@ class RunContext:
 
     def finetune(
         self, spec: ParticipantConfig, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-        examples: Sequence[Example], method: str,
+        examples: Sequence[Example], method: str, privacy: PrivacyLedger | None = None,
     ) -> PeftModel:
-        """A baseline's fine-tuning, its adapter kept under ``adapters/<method>/<participant>``."""
+        """A baseline's fine-tuning, its adapter kept under ``adapters/<method>/<participant>`` (``privacy``: with
+        DP-SGD, the participant's ledger)."""
         phase = f"{method}/{spec.name}"
         return training.finetune(spec, model, tokenizer, examples, seed=self.config.seed, phase=phase,
                                  adapter_dir=self.adapter_dir(method, spec.name), write_event=self.log.write,
-                                 progress=self.bar(f"train {phase}"))
+                                 progress=self.bar(f"train {phase}"), privacy=privacy)
 
     def evaluate(self, phase: str, model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> scoring.Scored:
         """Score ``model`` on the run's eval set, each domain's on its own (logged as ``eval`` events of ``phase``)."""

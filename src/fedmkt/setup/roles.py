@@ -20,6 +20,7 @@ from fedmkt.core.exchange_settings import ExchangeSettings
 from fedmkt.core.peer import PeerInfo
 from fedmkt.core.server import Server
 from fedmkt.data.example import Example
+from fedmkt.privacy.budget import PrivacyLedger
 
 
 def default_alignment_cache() -> Path:
@@ -49,14 +50,17 @@ def build_server(
 def build_client(
     spec: ParticipantConfig, model: nn.Module, tokenizer: PreTrainedTokenizerBase, private: Sequence[Example],
     public: Sequence[Example], server: PeerInfo, fedmkt: FedMKTConfig, *, alignment_cache: Path | None = None,
+    privacy: PrivacyLedger | None = None,
 ) -> Client:
-    """A client of the logits exchange, the server known by ``server``."""
+    """A client of the logits exchange, the server known by ``server`` (``privacy``: its DP-SGD ledger)."""
     return Client(spec.name, model, tokenizer, private, public, server, settings=exchange_settings(fedmkt),
-                  alignment_cache=alignment_cache or default_alignment_cache(), max_length=spec.train.max_length)
+                  alignment_cache=alignment_cache or default_alignment_cache(), max_length=spec.train.max_length,
+                  privacy=privacy)
 
 
 def private_client(
     spec: ParticipantConfig, model: nn.Module, tokenizer: PreTrainedTokenizerBase, private: Sequence[Example],
+    privacy: PrivacyLedger | None = None,
 ) -> PrivateClient:
-    """A client of plain FedAvg: private SFT only."""
-    return PrivateClient(spec.name, model, tokenizer, private, max_length=spec.train.max_length)
+    """A client of plain FedAvg: private SFT only (``privacy``: its DP-SGD ledger)."""
+    return PrivateClient(spec.name, model, tokenizer, private, max_length=spec.train.max_length, privacy=privacy)

@@ -15,15 +15,16 @@ from peft import PeftModel
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from fedmkt.config import ParticipantConfig
-from fedmkt.core.train_phase import train_phase
+from fedmkt.core.reports import PrivacyReport
+from fedmkt.core.train_phase import private_phase
 from fedmkt.data.example import Example
 from fedmkt.models.lora import save_adapter
+from fedmkt.privacy.budget import PrivacyLedger
 from fedmkt.setup.callbacks import WriteEvent
 from fedmkt.setup.models import attach_spec_lora
 from fedmkt.training.batching import pad_id
 from fedmkt.training.encode import encode_examples
 from fedmkt.training.loop import ProgressCallback, TrainArgs
-from fedmkt.training.sft import sft_loss
 
 
 def train_args(spec: ParticipantConfig, seed: int) -> TrainArgs:
@@ -43,11 +44,13 @@ def round_args(spec: ParticipantConfig, seed: int, round_: int) -> TrainArgs:
 def finetune(
     spec: ParticipantConfig, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example],
     *, seed: int, phase: str, adapter_dir: Path, write_event: WriteEvent, progress: ProgressCallback | None = None,
+    privacy: PrivacyLedger | None = None,
 ) -> PeftModel:
     """Attach a fresh LoRA adapter, SFT it on ``examples``, save it to ``adapter_dir``; the peft model.
 
     Every step is a ``train_step`` event and the end a ``train_end`` event, both of ``phase``
-    (the step's data, ``private``, moves to ``data``).
+    (the step's data, ``private``, moves to ``data``). With ``privacy`` the SFT is DP-SGD, and a ``privacy``
+    event says what it spent.
     """
     peft_model = attach_spec_lora(model, spec)
     args = train_args(spec, seed)
@@ -56,9 +59,11 @@ def finetune(
         write_event("train_step", **{**record, "data": record.get("phase"), "phase": phase})
 
     encoded = encode_examples(tokenizer, examples, args.max_length)
-    report = train_phase(spec.name, peft_model, pad_id(tokenizer), encoded, sft_loss, args, "private",
-                         progress=progress, log=log_step)
+    report = private_phase(spec.name, peft_model, pad_id(tokenizer), encoded, args, privacy, progress=progress,
+                           log=log_step)
     write_event("train_end", phase=phase, steps=report.steps, tokens=report.tokens,
                 seconds=round(report.seconds, 3), mean_loss=report.mean_loss)
+    if privacy is not None:
+        write_event("privacy", phase=phase, **PrivacyReport.of(privacy, spec.name, report.steps).to_dict())
     save_adapter(peft_model, adapter_dir)
     return peft_model

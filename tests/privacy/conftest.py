@@ -1,0 +1,12 @@
+"""Tiny models train ~20x faster on one thread (two threads mostly synchronise, worse on a busy machine)."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
