@@ -126,10 +126,12 @@ SUITE = {"experiments": [{**EXPERIMENT, "name": "a"}, {**EXPERIMENT, "name": "b"
      ["(mine): 'clients[1].model': unknown model 'smollm-135m' (did you mean 'smollm2-135m'?)"]),
     ("a relative data path", ["--experiment", "{relative}", "--client-keys", "{keys}"],
      ["'task' is the relative path './data.jsonl'", "write it as an absolute path"]),
+    ("a relative adapter path", ["--experiment", "{adapter}", "--client-keys", "{keys}"],
+     ["'clients[0].adapter' is the relative path './teacher'", "write it as an absolute path"]),
 ])
 def test_app_refuses_what_the_serverapp_would_refuse_naming_the_flag(tmp_path, monkeypatch, case, args, words):
     _flower()
-    for sub in ("big", "typo", "rel"):
+    for sub in ("big", "typo", "rel", "adapter"):
         (tmp_path / sub).mkdir()
     paths = {
         "exp": _experiment(tmp_path), "keys": _keys(tmp_path, "client-1", "client-2"),
@@ -137,6 +139,8 @@ def test_app_refuses_what_the_serverapp_would_refuse_naming_the_flag(tmp_path, m
         "suite": tmp_path / "suite.yaml", "big": _experiment(tmp_path / "big", data={"eval_size": 500}),
         "typo": _experiment(tmp_path / "typo", clients=[{"model": "tiny-gpt2-bpe"}, {"model": "smollm-135m"}]),
         "relative": _experiment(tmp_path / "rel", task="./data.jsonl"),
+        "adapter": _experiment(tmp_path / "adapter", clients=[{"model": "tiny-gpt2-bpe", "adapter": "./teacher"},
+                                                              {"model": "tiny-gpt2-bpe"}]),
     }
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(SUITE))
     monkeypatch.chdir(tmp_path)

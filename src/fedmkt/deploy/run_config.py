@@ -71,10 +71,12 @@ def choose_experiment(configs: list[ExperimentConfig], name: str, source: str) -
 
 
 def _relative_paths(config: ExperimentConfig, source: str) -> None:
-    """A relative ``task:`` or ``model:`` path would be read from the ServerApp's folder, not the file's."""
+    """A relative ``task:``, ``model:`` or ``adapter:`` path would be read from the ServerApp's folder, not the
+    file's."""
     base = Path(source).parent
-    fields = [*config.task_fields(), ("server.model", config.server.model),
-              *((f"clients[{i}].model", c.model) for i, c in enumerate(config.clients))]
+    participants = [("server", config.server), *((f"clients[{i}]", c) for i, c in enumerate(config.clients))]
+    fields = [*config.task_fields(), *((f"{name}.model", p.model) for name, p in participants),
+              *((f"{name}.adapter", p.adapter) for name, p in participants if p.adapter)]
     for field, value in fields:
         path = Path(value)
         if path.is_absolute() or value.startswith("~"):
