@@ -201,3 +201,21 @@ def test_a_manifest_with_unusable_rng_states_is_one_line(tmp_path, model, rng):
     with pytest.raises(FedMKTError, match=r"manifest field missing or malformed") as refused:
         PhaseCheckpoint(tmp_path, "FedMKT").load(NAMES)
     assert "\n" not in str(refused.value)
+
+
+LEDGERS = {"client-1": {"secret": 2**62 + 7, "history": [(1.1, 0.25, 8)], "phases": 2}}
+
+
+def test_each_privacy_ledger_round_trips_exactly_and_a_damaged_one_is_one_line_naming_the_checkpoint(tmp_path):
+    state = _state(privacy=LEDGERS)
+    PhaseCheckpoint(tmp_path, "FedMKT").commit(state, "private/client-1", NAMES, {})
+    assert PhaseCheckpoint(tmp_path, "FedMKT").load(NAMES).state.privacy == LEDGERS  # the secret's 63 bits too
+    manifest_path = tmp_path / "checkpoints" / "FedMKT" / "manifest.json"
+    for damaged in ({"client-1": {"secret": 1, "history": [[1.1, 0.25]], "phases": 2}},
+                    {"client-1": {"history": [], "phases": 0}}, {"client-1": "x"}):
+        manifest = json.loads(manifest_path.read_text())
+        manifest["privacy"] = damaged
+        manifest_path.write_text(json.dumps(manifest))
+        with pytest.raises(FedMKTError, match="manifest field missing or malformed") as caught:
+            PhaseCheckpoint(tmp_path, "FedMKT").load(NAMES)
+        assert "\n" not in str(caught.value) and "delete that folder" in str(caught.value)

@@ -20,6 +20,8 @@ from fedmkt.errors import FedMKTError
 from fedmkt.report.claims import NO_SCORES, Comparison, render_claims
 from fedmkt.report.events import scan_jsonl
 from fedmkt.report.markdown import markdown_table
+from fedmkt.report.privacy import INTRO as PRIVACY_INTRO
+from fedmkt.report.privacy import render_privacy
 from fedmkt.report.reproduce import Reproduction
 from fedmkt.report.results import ResultRow, read_results
 from fedmkt.report.table import render_report
@@ -175,6 +177,9 @@ def render_experiment(
                 "Overhead is everything but forward and backward passes: (de)serialisation, validation, "
                 "alignment, selection, FedAvg, writing adapters and glue. Scoring is not part of a round.", "",
                 times, ""]
+    privacy = render_privacy(folder.events)
+    if privacy:
+        out += ["### Differential privacy: (epsilon, delta) per client and round", "", PRIVACY_INTRO, "", privacy, ""]
     transfer = render_transfer(folder.events)
     if transfer:
         out += ["### The transfer, per round", "", transfer, ""]

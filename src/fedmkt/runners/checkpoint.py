@@ -13,6 +13,8 @@ the phase needs, and nothing else:
   payload): replaying them through ``Server.receive`` / ``Server.select_and_align`` rebuilds the
   server's KD targets exactly and cheaply (alignments are cached when the peers are built);
 - the clients' own answer NLLs of the round (what ``Client.receive_llm`` compares against);
+- each DP-SGD client's privacy ledger (its noise secret, the accountant's history, its phases:
+  ``PrivacyLedger.state``), so a resumed run spends and reports exactly what an uninterrupted one does;
 - the result rows scored so far, the round's timing breakdown, the global RNG states
   (python, numpy, torch: ``runners.rng_state``), and the :class:`~fedmkt.runners.watermark.Watermark` of the logs.
 
@@ -47,6 +49,7 @@ from torch import nn
 from fedmkt.errors import FedMKTError
 from fedmkt.io import atomic_write_bytes, atomic_write_text, fsync_file, writing
 from fedmkt.models.lora import as_peft, get_adapter_state
+from fedmkt.privacy.budget import checked_state
 from fedmkt.report.results import ResultRow
 from fedmkt.runners.rng_state import capture_rng, check_rng
 from fedmkt.runners.watermark import current_watermark
@@ -85,6 +88,7 @@ class PhaseState:
     timings: dict[str, float] = field(default_factory=dict)
     round_seconds: float = 0.0
     phase_seconds: float = 0.0
+    privacy: dict[str, dict] = field(default_factory=dict)  # client -> PrivacyLedger.state(), kept across rounds
 
     def start_round(self, round_: int) -> None:
         """Forget the finished round's per-round state (rows and the server's message stay)."""
@@ -182,7 +186,7 @@ class PhaseCheckpoint:
             "format": FORMAT, "phase": self.phase, "participants": participants,
             **asdict(current_watermark(self.run_dir)),
             "round": state.round, "done": state.done, "files": self.files, "digests": self.digests,
-            "own_nll": state.own_nll,
+            "own_nll": state.own_nll, "privacy": state.privacy,
             "rows": [asdict(r) for r in state.rows], "timings": state.timings,
             "round_seconds": state.round_seconds, "phase_seconds": state.phase_seconds,
             "rng": capture_rng(),
@@ -266,6 +270,7 @@ class PhaseCheckpoint:
                 server_payload=read("server_payload") if "server_payload" in files else None,
                 rows=[ResultRow.from_dict(r) for r in record["rows"]], timings=dict(record["timings"]),
                 round_seconds=float(record["round_seconds"]), phase_seconds=float(record["phase_seconds"]),
+                privacy={str(c): checked_state(ledger) for c, ledger in dict(record.get("privacy") or {}).items()},
             )
             check_rng(record["rng"])
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as error:

@@ -6,7 +6,9 @@ objects and records what happened (the log, the communication ledger, the round'
 Flower deployment walks the same plan with real transport.
 
 Each step of a round is checkpointed when it finishes (``runners.checkpoint``), so
-``fedmkt run --resume`` continues after the last finished step, not from round 1. A step that
+``fedmkt run --resume`` continues after the last finished step, not from round 1. With ``privacy``
+each client trains with DP-SGD (``fedmkt.privacy``): its ledger (setup.privacy.client_ledger) is in
+every checkpoint, and a ``privacy`` event after each private step says what it has spent. A step that
 fails (a non-finite loss, a rejected message) stops the run with :class:`StepFailed`; the
 checkpoint before it stays as it was.
 """
@@ -49,6 +51,7 @@ from fedmkt.runners.heap import trim_heap
 from fedmkt.runners.phase_log import PhaseLog
 from fedmkt.runners.rng_state import restore_rng
 from fedmkt.setup.context import RunContext
+from fedmkt.setup.privacy import client_ledger, private_phases
 from fedmkt.setup.roles import build_client, build_server, private_client
 
 Work = Callable[[], Changed]
@@ -103,11 +106,13 @@ class FederatedPhase:
                 self.log.sizes(cfg.server, model)
         clients: list[Client | PrivateClient] = []
         for spec, private in zip(cfg.clients, self.ctx.split.private, strict=True):
+            ledger = client_ledger(cfg, spec, len(private), private_phases(cfg.fedmkt))  # None: no DP-SGD
             model, tokenizer = bases.with_lora(spec)
             if server is None:
-                clients.append(private_client(spec, model, tokenizer, private))
+                clients.append(private_client(spec, model, tokenizer, private, privacy=ledger))
             else:
-                client = build_client(spec, model, tokenizer, private, public, server.info, cfg.fedmkt)
+                client = build_client(spec, model, tokenizer, private, public, server.info, cfg.fedmkt,
+                                      privacy=ledger)
                 server.register_client(client.info)
                 clients.append(client)
             if log_sizes:
@@ -125,6 +130,8 @@ class FederatedPhase:
         for client in self.clients:
             if client.name in state.own_nll:
                 client.restore_own_nll(state.round, state.own_nll[client.name])
+            if client.privacy is not None and client.name in state.privacy:
+                client.privacy.restore(state.privacy[client.name])  # its secret, history and phases, exactly
         if server is not None and server.frozen and state.server_payload is not None:
             server.restore_sent(state.server_payload)
         if server is not None and SELECT in state.done and SERVER_TRAIN not in state.done:
@@ -153,6 +160,7 @@ class FederatedPhase:
             except FedMKTError as error:
                 raise StepFailed(f"{self.variant.phase} round {round_}, step {name}: {error}") from error
             self.state.done.append(name)
+            self.state.privacy = {c.name: c.privacy.state() for c in self.clients if c.privacy is not None}
             now = time.perf_counter()
             self.state.round_seconds = now - self.round_started
             self.state.phase_seconds = self.earlier_seconds + now - self.started

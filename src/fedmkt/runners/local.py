@@ -43,6 +43,8 @@ from fedmkt.report.comm import CommLedger, reference_sizes, render_comm_table, r
 from fedmkt.report.events import EventLog
 from fedmkt.report.exclusions import exclusion_records, render_exclusions
 from fedmkt.report.model_card import write_adapter_cards
+from fedmkt.report.privacy import INTRO as PRIVACY_INTRO
+from fedmkt.report.privacy import render_privacy
 from fedmkt.report.results import ResultRow, write_results
 from fedmkt.report.run_plots import write_run_plots
 from fedmkt.report.table import render_report
@@ -203,6 +205,9 @@ def _run_locked(
                    "(de)serialisation, validation, alignment, selection, FedAvg, writing adapters and glue "
                    "(other). Scoring is not part of a round.\n\n" + times + "\n")
     events = log.read()
+    privacy = render_privacy(events)
+    if privacy:
+        report += f"\n## Differential privacy (epsilon, delta) per client and round\n\n{PRIVACY_INTRO}\n\n{privacy}\n"
     report += render_exclusions(events)
     atomic_write_text(run_dir / "exclusions.json", json.dumps(exclusion_records(events), indent=2))
     report += f"\n- run folder: {run_dir}\n- wall time: {seconds:.0f} s\n- seed: {config.seed}\n"

@@ -34,6 +34,7 @@ from fedmkt.models.loading import load_tokenizer
 from fedmkt.models.names import check_hub_ids, classify_all
 from fedmkt.runners.memory_check import check_memory
 from fedmkt.runners.split import build_split
+from fedmkt.setup.privacy import PlannedBudget, planned_budgets
 
 T = TypeVar("T")
 
@@ -63,6 +64,7 @@ class PreflightReport:
     config: ExperimentConfig
     split: FederatedSplit
     models: list[ModelCheck]
+    budgets: list[PlannedBudget]  # each DP-SGD client's planned (epsilon, delta)
 
     def summary(self) -> list[str]:
         """A few lines saying what was checked, for ``fedmkt validate``."""
@@ -79,6 +81,7 @@ class PreflightReport:
             if m.longest_answer is not None:
                 line += f"; longest scored answer {m.longest_answer} tokens, prompt + answer {m.longest_sequence}"
             lines.append(line)
+        lines += [budget.line() for budget in self.budgets]
         return [f"{c.name}: {line}" for line in lines]
 
 
@@ -213,8 +216,10 @@ def preflight(config: ExperimentConfig, *, show_progress: bool = True, in_proces
     unreachable hub, did-you-mean for a typo); each model's tokenizer loads (a broken one is named);
     ``fedmkt.top_k`` fits every vocabulary (when a method exchanges distributions); the data sizes fit
     the task's splits; each used participant's ``train.max_length`` fits its model's positions; every scored example
-    encodes as evaluation will encode it, within the model's positions. ``in_process``: the run holds every
-    participant in this process, so a federated phase's models must fit its memory (not so for a Flower deployment).
+    encodes as evaluation will encode it, within the model's positions; each DP-SGD client's budget
+    (``setup.privacy``: a delta not below 1 / its private size, a schedule past ``target_epsilon``).
+    ``in_process``: the run holds every participant in this process, so a federated phase's models must fit its
+    memory (not so for a Flower deployment).
     """
     check_model_names(config)
     fetch_needed_assets(config, show_progress)
@@ -226,6 +231,7 @@ def preflight(config: ExperimentConfig, *, show_progress: bool = True, in_proces
     if in_process:
         check_memory(config)  # a federated phase's models, all at once, fit the device's free memory
     split = build_split(config)
+    budgets = planned_budgets(config, [len(p) for p in split.private])  # a schedule past its target: refused here
     used = list(dict.fromkeys(p.model for _, p, _ in participants))
     fields = {name: field for field, name in reversed(model_fields(config))}  # the first field naming each
     positions = {name: _for_field(fields[name], context_length, name) for name in used}
@@ -240,7 +246,7 @@ def preflight(config: ExperimentConfig, *, show_progress: bool = True, in_proces
                             if name in scored else (None, None))
         max_length = max(p.train.max_length for _, p, _ in participants if p.model == name)
         checks.append(ModelCheck(name, sizes[name], positions[name], max_length, answer, sequence))
-    return PreflightReport(config, split, checks)
+    return PreflightReport(config, split, checks, budgets)
 
 
 def validated_text(configs: list[ExperimentConfig], *, show_progress: bool) -> str:
