@@ -9,6 +9,8 @@ this message runs (``steps``: the client steps of the round's plan between two s
   answer NLLs, returned as arrays unless the plan keeps them (LLM2SLM: ``send-topk``);
 - ``train.distill``: steps 7-8 with the LLM's distributions the message carries;
 - ``train.private`` (plain FedAvg): step 1 when the round has it;
+  with ``privacy`` step 1 is DP-SGD: the node keeps the ledger (``NodeSession.privacy``), the reply
+  says what it has spent (``privacy``) and leaves out the private phase's loss and token counts;
 - ``train.fedavg``: the averaged adapter in, loaded and kept;
 - ``evaluate.score``: the scores of a client not drawn this round, with its own latest adapter.
 
@@ -45,7 +47,7 @@ from fedmkt.deploy.flower.node import NodeSession
 from fedmkt.errors import FedMKTError
 from fedmkt.federation import client_steps
 from fedmkt.federation.plan import DISTILL, PRIVATE, UPLOAD
-from fedmkt.federation.reported import Reports
+from fedmkt.federation.reported import Report, Reported, Reports
 from fedmkt.models.lora import adapter_config_json, get_adapter_state
 from fedmkt.report.comm import parameter_bytes
 from fedmkt.safe_yaml import load_yaml
@@ -111,8 +113,10 @@ class _Turn:
         """Step 1; plain FedAvg's client, with no server to know, is its private half only."""
         session = self.session
         learner = self.client if "server-vocab" in self.job else private_client(
-            session.spec, *session.model_and_tokenizer, session.private)
-        self._report(client_steps.client_private(learner, session.spec, session.config.seed, self.round))
+            session.spec, *session.model_and_tokenizer, session.private, privacy=session.privacy)
+        reports = client_steps.client_private(learner, session.spec, session.config.seed, self.round)
+        session.save_privacy()
+        self._report(reports if session.privacy is None else redacted(reports))
 
     def upload(self) -> None:
         data, reports = client_steps.client_upload(self.client, self.round)
@@ -131,6 +135,27 @@ class _Turn:
 
     def _report(self, reports: Reports) -> None:
         self.reports.update({event: report.to_dict() for event, report in reports})
+
+
+PRIVATE_STATISTICS = ("tokens", "mean_loss", "metrics")
+"""Fields of a private phase's report computed from the private data itself, not from the DP-trained model."""
+
+
+def redacted(reports: Reports) -> Reports:
+    """With DP-SGD, the private phase's report without :data:`PRIVATE_STATISTICS`: they would reach the server
+    outside the accountant's bound (what is left: steps and time, which the schedule and the node's speed set)."""
+    return [Reported(event, _Without(report, PRIVATE_STATISTICS) if event == "train_private" else report)
+            for event, report in reports]
+
+
+class _Without:
+    """A report whose ``to_dict`` leaves out some fields."""
+
+    def __init__(self, report: Report, fields: tuple[str, ...]) -> None:
+        self.report, self.fields = report, fields
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.report.to_dict().items() if k not in self.fields}
 
 
 STEPS = {PRIVATE: _Turn.private, UPLOAD: _Turn.upload, DISTILL: _Turn.distill}

@@ -14,6 +14,11 @@ is the first Flower run id of the run, kept when the server resumes it in a new 
   not finish is dropped (``resume-from`` in the job of the first upload after a resume);
 - ``own.json``: the round and per-sample answer NLLs of the client's last upload (the "own
   cross-entropy" its DualMinCE choice compares with the LLM's in the same round);
+- ``privacy.json`` (with ``privacy``): the client's DP-SGD ledger (``PrivacyLedger.state``: its noise
+  secret, the accountant's history, its phases), and ``privacy-round-<r>.json`` its copy at the end of
+  round ``r``, kept as the adapters are: a resumed run restores the ledger of the round whose adapter it
+  restores, and the redone round, with the same secret and round seed, draws the same noise
+  (docs/privacy.md). The ledger never leaves the node; a reply carries what it has spent;
 - ``metrics.jsonl``: the node's own event log; ``../../alignment/``: the vocabulary-map cache.
 
 Each message rebuilds only what a message needs: the base model (tiny models from their seed,
@@ -52,7 +57,9 @@ from fedmkt.errors import FedMKTError
 from fedmkt.io import atomic_write_bytes, atomic_write_text
 from fedmkt.models.loading import load_tokenizer
 from fedmkt.models.lora import get_adapter_state, set_adapter_state
+from fedmkt.privacy.budget import PrivacyLedger, checked_state
 from fedmkt.setup.context import RunContext
+from fedmkt.setup.privacy import client_ledger, private_phases
 from fedmkt.setup.roles import build_client
 
 
@@ -100,6 +107,46 @@ class NodeSession:
         self._timed("adapter_load", start)
         return model, tokenizer
 
+    @cached_property
+    def privacy(self) -> PrivacyLedger | None:
+        """The client's DP-SGD ledger (None: no privacy), as saved at the end of its last step, or of the round
+        the adapter is restored from; the secret is drawn once, by the first message, and kept."""
+        ledger = client_ledger(self.config, self.spec, len(self.private), private_phases(self.config.fedmkt))
+        if ledger is None:
+            return None
+        current = self._read_privacy(self.privacy_path)
+        if self.resume_from is not None:
+            rounds = [path for number, path in self._round_files("privacy-round-", ".json")
+                      if number <= self.resume_from]
+            kept = self._read_privacy(rounds[-1]) if rounds else None
+            current = kept or (current and {**current, "history": [], "phases": 0})  # nothing spent before then
+        if current is not None:
+            ledger.restore(current)
+        if current is None or self.resume_from is not None:
+            self._write_privacy(ledger)  # the secret before any noise is drawn from it; a resume's rewound ledger
+        return ledger
+
+    @property
+    def privacy_path(self) -> Path:
+        return self.folder / "privacy.json"
+
+    def _read_privacy(self, path: Path) -> dict | None:
+        if not path.is_file():
+            return None
+        try:
+            return checked_state(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            raise FedMKTError(f"{path}: not a privacy ledger written by fedmkt ({type(error).__name__}: {error}); "
+                              "the client's spent budget is unknown, so it cannot go on") from None
+
+    def _write_privacy(self, ledger: PrivacyLedger) -> None:
+        atomic_write_text(self.privacy_path, json.dumps(ledger.state()))
+
+    def save_privacy(self) -> None:
+        """Persist the ledger after a private step (nothing without privacy)."""
+        if self.privacy is not None:
+            self._write_privacy(self.privacy)
+
     @property
     def model(self) -> PeftModel:
         return self.model_and_tokenizer[0]
@@ -115,7 +162,7 @@ class NodeSession:
         server = PeerInfo(self.config.server.name, load_tokenizer(server_model), server_vocab,
                           self.config.server.train.max_length)
         client = build_client(self.spec, model, tokenizer, self.private, self.ctx.split.public, server,
-                              self.config.fedmkt, alignment_cache=self.cache / "alignment")
+                              self.config.fedmkt, alignment_cache=self.cache / "alignment", privacy=self.privacy)
         self._timed("client_build", start)
         return client
 
@@ -131,22 +178,26 @@ class NodeSession:
         start = time.perf_counter()
         if self.adapter_path.is_file():  # absent only if the client never trained (nothing to keep)
             atomic_write_bytes(self.folder / f"adapter-round-{round_}.safetensors", self.adapter_path.read_bytes())
-        for _, old in self._round_adapters()[:-2]:
-            old.unlink(missing_ok=True)
+        if self.privacy is not None:
+            atomic_write_text(self.folder / f"privacy-round-{round_}.json", json.dumps(self.privacy.state()))
+        for prefix, suffix in (("adapter-round-", ".safetensors"), ("privacy-round-", ".json")):
+            for _, old in self._round_files(prefix, suffix)[:-2]:
+                old.unlink(missing_ok=True)
         self._timed("adapter_save", start)
 
-    def _round_adapters(self) -> list[tuple[int, Path]]:
-        """The end-of-round adapters on disk, oldest first."""
+    def _round_files(self, prefix: str, suffix: str) -> list[tuple[int, Path]]:
+        """The end-of-round files ``<prefix><round><suffix>`` on disk, oldest first."""
         found = []
-        for path in self.folder.glob("adapter-round-*.safetensors"):
-            number = path.name.removeprefix("adapter-round-").removesuffix(".safetensors")
+        for path in self.folder.glob(f"{prefix}*{suffix}"):
+            number = path.name.removeprefix(prefix).removesuffix(suffix)
             if number.isdigit():
                 found.append((int(number), path))
         return sorted(found)
 
     def _round_adapter(self, last_round: int) -> Path | None:
         """The adapter of the newest round ``<= last_round`` this client finished (None: the fresh one)."""
-        fitting = [path for number, path in self._round_adapters() if number <= last_round]
+        fitting = [path for number, path in self._round_files("adapter-round-", ".safetensors")
+                   if number <= last_round]
         return fitting[-1] if fitting else None
 
     def set_adapter(self, state: dict[str, torch.Tensor]) -> None:

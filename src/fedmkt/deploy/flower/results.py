@@ -7,6 +7,8 @@ from fedmkt.io import atomic_write_text
 from fedmkt.report.comm import CommLedger, reference_sizes, render_comm_table
 from fedmkt.report.markdown import markdown_table
 from fedmkt.report.model_card import write_adapter_cards
+from fedmkt.report.privacy import INTRO as PRIVACY_INTRO
+from fedmkt.report.privacy import render_privacy
 from fedmkt.report.results import ResultRow, write_results
 from fedmkt.report.run_plots import write_run_plots
 from fedmkt.report.table import render_report
@@ -60,6 +62,9 @@ def write_reports(ctx: RunContext, rows: list[ResultRow], ledger: CommLedger) ->
     identity = identity_section(events)
     if identity:
         report += "\n## Client identity\n\n" + identity
+    privacy = render_privacy(events)
+    if privacy:
+        report += f"\n## Differential privacy (epsilon, delta) per client and round\n\n{PRIVACY_INTRO}\n\n{privacy}\n"
     left_out = exclusions_table(events)
     if left_out:
         report += "\n## Clients left out\n\n" + left_out + "\n"
