@@ -225,16 +225,22 @@ class StepBench:
         return asdict(self)
 
 
+def step_inputs(tokenizer: PreTrainedTokenizerBase, model_name: str, batch: int, seq: int,
+                repeats: int) -> tuple[str, list[Example], Batch]:
+    """The task, the few-shot examples and their batch every ``bench step`` variant trains on (sizes checked)."""
+    if batch < 1 or seq < 4 or repeats < 1:
+        raise FedMKTError(f"bench step: expected --batch >= 1, --seq >= 4, repeats >= 1; got {batch}, {seq}, {repeats}")
+    task = bench_task_name(model_name)
+    examples = few_shot_examples(get_task(task).load("train"), batch)
+    return task, examples, build_batch(tokenizer, examples, seq)
+
+
 def bench_step(
     model: nn.Module, tokenizer: PreTrainedTokenizerBase, model_name: str, *,
     batch: int, seq: int, top_k: int, repeats: int = 3, seed: int = 0,
 ) -> StepBench:
     """Time and measure one SFT step and one SFT+KD step of a LoRA-wrapped ``model`` on one batch."""
-    if batch < 1 or seq < 4 or repeats < 1:
-        raise FedMKTError(f"bench step: expected --batch >= 1, --seq >= 4, repeats >= 1; got {batch}, {seq}, {repeats}")
-    task = bench_task_name(model_name)
-    examples = few_shot_examples(get_task(task).load("train"), batch)
-    data = build_batch(tokenizer, examples, seq)
+    task, _, data = step_inputs(tokenizer, model_name, batch, seq, repeats)
     vocab = min(len(tokenizer), decoder_and_head(model)[1].weight.shape[0])
     targets = random_kd_targets(data, vocab, top_k, seed)
     model.train()

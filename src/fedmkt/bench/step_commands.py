@@ -1,4 +1,5 @@
-"""``fedmkt bench step``, ``eval`` and ``precision``: the cost of KD, the savings of selected logits, bf16 autocast.
+"""``fedmkt bench step``, ``eval`` and ``precision``: the cost of KD (``step --dp``: of DP-SGD), the savings of
+selected logits, bf16 autocast.
 
 Each prints a table and, with ``--json``, one JSON object as its last line (for scripts). Options share
 their names across ``fedmkt bench`` (``--batch-size`` as in the config's ``batch_size``, ``--top-k``,
@@ -42,14 +43,27 @@ def step(
     repeats: Annotated[int, typer.Option(help="Timed steps per variant (median), after one warm-up.", min=1)] = 3,
     device: DeviceOpt = "cpu",
     as_json: JsonOpt = False,
+    dp: Annotated[bool, typer.Option("--dp", help="Instead: a private SFT step without and with DP-SGD "
+                                     "(per-example clipping and noise; needs the privacy extra).")] = False,
+    noise_multiplier: Annotated[float, typer.Option(help="With --dp: the noise multiplier.", min=0.0)] = 1.0,
+    max_grad_norm: Annotated[float, typer.Option(help="With --dp: the per-example clipping bound.", min=0.0)] = 1.0,
 ) -> None:
-    """One LoRA SFT optimizer step against one SFT+KD step on the same batch: time and peak memory."""
-    from fedmkt.bench.step import bench_step
+    """One LoRA SFT optimizer step against one SFT+KD step on the same batch: time and peak memory (``--dp``: a
+    private step without and with DP-SGD)."""
     from fedmkt.models.loading import load_model_and_tokenizer
     from fedmkt.models.lora import attach_lora
 
+    if dp:
+        from fedmkt.privacy import require_opacus
+
+        require_opacus("bench step --dp")
     base, tokenizer = load_model_and_tokenizer(model, device=device)
     lm = attach_lora(base, r=8, alpha=16, dropout=0.0)
+    if dp:
+        _dp_step(lm, tokenizer, model, batch_size, seq, repeats, noise_multiplier, max_grad_norm, as_json)
+        return
+    from fedmkt.bench.step import bench_step
+
     result = bench_step(lm, tokenizer, model, batch=batch_size, seq=seq, top_k=top_k, repeats=repeats)
     table = Table("", "SFT", "SFT + KD", "ratio")
     table.add_row("seconds (median)", f"{result.sft_seconds:.4f}", f"{result.kd_seconds:.4f}",
@@ -59,6 +73,26 @@ def step(
     console = Console()
     console.print(f"[bold]{model}[/] on {result.task}: batch {result.batch} x {result.seq} tokens, "
                   f"{result.answer_positions} answer positions, top-{result.top_k} KD targets")
+    console.print(table)
+    if as_json:
+        print(json.dumps(result.as_dict()))
+
+
+def _dp_step(lm, tokenizer, model: str, batch_size: int, seq: int, repeats: int, noise: float, clip: float,
+             as_json: bool) -> None:
+    """``bench step --dp``: the figures of :func:`fedmkt.bench.dp_step.bench_dp_step`, as a table (and JSON)."""
+    from fedmkt.bench.dp_step import bench_dp_step
+
+    result = bench_dp_step(lm, tokenizer, model, batch=batch_size, seq=seq, repeats=repeats, noise_multiplier=noise,
+                           max_grad_norm=clip)
+    table = Table("", "plain SFT", "DP-SGD", "ratio")
+    table.add_row("seconds per private step (median)", f"{result.plain_seconds:.4f}", f"{result.dp_seconds:.4f}",
+                  _fmt(result.time_ratio))
+    table.add_row(f"peak memory ({result.memory_kind})", _mib(result.plain_peak_bytes), _mib(result.dp_peak_bytes),
+                  _fmt(result.memory_ratio))
+    console = Console()
+    console.print(f"[bold]{model}[/] on {result.task}: batch {result.batch} x {result.seq} tokens, DP-SGD with noise "
+                  f"multiplier {result.noise_multiplier:g}, clipping bound {result.max_grad_norm:g}")
     console.print(table)
     if as_json:
         print(json.dumps(result.as_dict()))
