@@ -15,6 +15,7 @@ asks each client to start its next upload from its own adapter of that round.
 from __future__ import annotations
 
 import time
+from itertools import groupby
 from logging import INFO, WARNING
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from fedmkt.models.loading import load_tokenizer
 from fedmkt.models.lora import load_adapter, save_adapter, save_adapter_state
 from fedmkt.report.comm import CommLedger, parameter_bytes
 from fedmkt.report.results import ResultRow
+from fedmkt.tracking import open_trackers
 
 
 class FlowerFederation:
@@ -59,6 +61,7 @@ class FlowerFederation:
                                                                                    settings.method)
         self.resume_from: int | None = self.state.round if settings.resume else None
         self.ctx = run_context(self.config, settings.out)
+        self.ctx.log.sinks += open_trackers(self.config, settings.out)  # report_to, as fedmkt run: replayed, then live
         self.runlog = RunLog(self.ctx.log, self.variant.phase)
         atomic_write_text(settings.out / "config.yaml", self.job_text)
         self.ledger = CommLedger(settings.out / "comm.jsonl")
@@ -238,9 +241,21 @@ class FlowerFederation:
             scored |= self._score_not_drawn(round_)
             for name in self.nodes:  # the experiment's client order, as the in-process runner writes rows
                 rows += scored.get(name, [])
+                self._log_node_scores(scored.get(name, []))
         flwr_log(INFO, "round %s scored: %s", round_, ", ".join(f"{r.participant} {r.metric}={r.value:.2f}"
                                                                  for r in rows))
         return rows
+
+    def _log_node_scores(self, rows: list[ResultRow]) -> None:
+        """A client's scores, taken on its node, as ``eval`` events like the LLM's (trackers, the console, report):
+        one per task, its main metric first and the others (acc_norm, acc_pmi) beside it, as scoring logs them."""
+        for (method, participant, task), group in groupby(rows, key=lambda r: (r.method, r.participant, r.task)):
+            main, *others = group
+            phase = f"{method}/{participant}" + (f"/{task}" if self.config.domains else "")
+            extra = {k: v for r in others for k, v in ((r.metric, r.value), (f"{r.metric}_ci_low", r.ci_low),
+                                                      (f"{r.metric}_ci_high", r.ci_high))}
+            self.runlog.write("eval", phase=phase, **({"task": task} if self.config.domains else {}),
+                              metric=main.metric, value=main.value, n=main.n, scored_on="node", **extra)
 
     def _score_not_drawn(self, round_: int) -> dict[str, list[ResultRow]]:
         """The clients not drawn this round scored on their nodes with their own latest adapter (``evaluate.score``)."""
