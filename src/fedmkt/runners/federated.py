@@ -1,16 +1,10 @@
 """Federated phases driven in-process: FedMKT (and its FedAvg variant), LLM2SLM and plain FedAvg.
 
-The round is ``fedmkt.federation``'s: its plan says which steps run, by which role, and its
-steps do them. This runner only moves the bytes between the core's ``Server`` and ``Client``
-objects and records what happened (the log, the communication ledger, the round's adapters); a
-Flower deployment walks the same plan with real transport.
-
-Each step of a round is checkpointed when it finishes (``runners.checkpoint``), so
-``fedmkt run --resume`` continues after the last finished step, not from round 1. With ``privacy``
-each client trains with DP-SGD (``fedmkt.privacy``): its ledger (setup.privacy.client_ledger) is in
-every checkpoint, and a ``privacy`` event after each private step says what it has spent. A step that
-fails (a non-finite loss, a rejected message) stops the run with :class:`StepFailed`; the
-checkpoint before it stays as it was.
+The round is ``fedmkt.federation``'s (its plan says which steps run, by which role); this runner
+moves the bytes between the core's ``Server`` and ``Client`` and records what happened (log, comm
+ledger, adapters), as a Flower deployment does over real transport. Each step is checkpointed when
+it finishes (``runners.checkpoint``; with ``privacy``, each client's DP ledger too), so ``--resume``
+continues after the last finished step; a step that fails stops the run with :class:`StepFailed`.
 """
 
 from __future__ import annotations
@@ -59,11 +53,8 @@ Work = Callable[[], Changed]
 
 
 class FederatedPhase:
-    """One federated procedure from model loading to the last round's scores.
-
-    Each round's steps come from its plan (:meth:`_steps`); after each one the phase is checkpointed
-    (``runners.checkpoint``), and with ``ctx.resume`` it continues after the last committed step.
-    """
+    """One federated procedure from model loading to the last round's scores: each round's steps from its plan
+    (:meth:`_steps`), a checkpoint after each; with ``ctx.resume`` it continues after the last committed step."""
 
     def __init__(self, ctx: RunContext, variant: Variant) -> None:
         self.ctx = ctx
