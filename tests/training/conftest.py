@@ -1,12 +1,3 @@
-"""Tiny models train ~20x faster on one thread (two threads mostly synchronise, worse on a busy machine)."""
+"""Tiny models here train on one torch thread (tests/torch_threads.py)."""
 
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from torch_threads import one_torch_thread  # noqa: F401  (an autouse fixture: imported, it applies to this package)
