@@ -100,3 +100,20 @@ def test_a_domain_runs_card_gives_each_domain_its_own_result(tiny_domain_run):
     assert [r["dataset"]["name"] for r in results] == ["tiny_qa", "sums", "tiny_gen"]
     assert [m["type"] for m in results[1]["metrics"]] == ["acc", "acc_norm", "acc_pmi"]
     assert "| sums acc |" in card and "| tiny_gen rougeL |" in card
+
+
+@pytest.mark.parametrize(("method", "role", "public_sft", "kept"), [
+    ("Standalone", "slm", True, ["private", "eval"]),
+    ("FedAvg", "slm", True, ["private", "eval"]),
+    ("FedMKT-SLM", "slm", False, ["public", "private", "eval"]),
+    ("LLM2SLM", "slm", True, ["public", "private", "eval"]),
+    ("FedMKT-LLM", "llm", True, ["public", "eval"]),
+    ("Centralized-LLM", "llm", True, ["public", "private", "eval"]),
+    ("Centralized-LLM", "llm", False, ["private", "eval"]),
+])
+def test_a_card_lists_only_the_sets_its_adapter_read(method, role, public_sft, kept):
+    """Centralized-LLM without public SFT pools the private sets alone (baselines/centralized.py); Standalone and
+    FedAvg never read the public set; FedMKT's LLM never reads private data."""
+    from fedmkt.report.model_card import trained_on
+
+    assert list(trained_on({"public": 32, "private": 96, "eval": 200}, method, role, public_sft)) == kept

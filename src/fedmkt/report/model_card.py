@@ -119,7 +119,8 @@ def adapter_card(facts: AdapterFacts) -> str:
               if f.scores else "Not scored at this point of the run (see `fedmkt.eval_every`).\n")
     data_note = ("Data in examples: private, what this participant trained on (the server's Centralized-LLM: every "
                  "client's, pooled); public, the shared set on which the participants exchange next-token "
-                 "distributions; eval, the examples scored.")
+                 "distributions (its answers trained on only where `fedmkt.public_sft` is on); eval, the examples "
+                 "scored. A set this adapter never read is left out.")
     body = f"""
 # {f.method} adapter of {f.participant} on {f.task}
 
@@ -173,6 +174,21 @@ def _data_sizes(run_dir: Path, config: ExperimentConfig, index: int | None) -> d
     return {k: int(v) for k, v in sizes.items() if isinstance(v, int)}
 
 
+def trained_on(sizes: dict[str, int], method: str, role: str, public_sft: bool) -> dict[str, int]:
+    """The sizes of the sets this adapter saw: a card that lists a set the method never reads misleads.
+
+    Standalone and FedAvg read private data alone; FedMKT's LLM the public set alone; Centralized-LLM
+    pools the private sets and adds the public answers only where the federation trains on them
+    (``fedmkt.public_sft``); FedMKT's SLMs and LLM2SLM read both.
+    """
+    drop = set()
+    if method in ("Standalone", "FedAvg") or (method == "Centralized-LLM" and not public_sft):
+        drop.add("public")
+    if role == "llm" and method != "Centralized-LLM":
+        drop.add("private")
+    return {k: v for k, v in sizes.items() if k not in drop}
+
+
 def _adapter_folders(run_dir: Path) -> list[Path]:
     return sorted(p.parent for p in (run_dir / "adapters").glob("**/adapter_config.json"))
 
@@ -200,9 +216,7 @@ def write_adapter_cards(run_dir: Path) -> list[Path]:
         matches = [r for r in rows if r.participant == owner and r.round == round_
                    and (phase_of(r.method) == parts[0] if federated else r.method == parts[0])]
         method = matches[0].method if matches else _unscored_method(parts[0], role, federated)
-        sizes = _data_sizes(run_dir, config, index)
-        if role == "llm" and method != "Centralized-LLM":
-            sizes.pop("private", None)  # the server's LLM trains on the public set alone
+        sizes = trained_on(_data_sizes(run_dir, config, index), method, role, config.fedmkt.public_sft)
         facts = AdapterFacts(spec.model, method, participant, role, config.task_label,
                              sizes, config.fedmkt.rounds if federated else None,
                              round_, [r for r in matches if r.method == method], config.seed, config.name)
