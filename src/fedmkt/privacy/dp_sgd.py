@@ -23,7 +23,6 @@ The model is left as it was found: hooks and Opacus's attributes removed, train/
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -33,12 +32,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fedmkt.errors import FedMKTError
 from fedmkt.privacy import require_opacus
 from fedmkt.privacy.budget import PrivacyLedger, Schedule, phase_seed
 from fedmkt.training.batching import Batch, collate
 from fedmkt.training.encode import EncodedExample
-from fedmkt.training.loop import ProgressCallback, TrainArgs, TrainStats
+from fedmkt.training.loop import (
+    ProgressCallback,
+    TrainArgs,
+    TrainStats,
+    check_grad_norm,
+    check_loss,
+    drive_steps,
+    record_step,
+    trainable_parameters,
+)
 from fedmkt.training.optim import build_optimizer, build_scheduler
 from fedmkt.training.sft import answer_logits
 
@@ -84,9 +91,7 @@ def train_dp(
     from opacus.optimizers import DPOptimizer
     from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise FedMKTError("model has no trainable parameters; attach a LoRA adapter first")
+    params = trainable_parameters(model)
     settings, device = ledger.settings, params[0].device
     seed = phase_seed(ledger.secret, args.seed)
     sampling = torch.Generator().manual_seed(seed)
@@ -102,27 +107,18 @@ def train_dp(
     dp.attach_step_hook(account)  # called once per noisy step (not for a chunk's clipping)
     sampler = UniformWithReplacementSampler(num_samples=len(encoded), sample_rate=schedule.sample_rate,
                                             generator=sampling, steps=round(1 / schedule.sample_rate))
-    stats, was_training = TrainStats(), model.training
+    stats = TrainStats()
     with warnings.catch_warnings():  # LoRA's input needs no gradient: torch notes it on every backward hook
         warnings.filterwarnings("ignore", message=".*Full backward hook is firing.*")
         hooked = GradSampleModule(model, batch_first=True, loss_reduction="mean", strict=True)
-        model.train()
-        if progress is not None:
-            progress.start(schedule.steps)
         try:
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                torch.manual_seed(args.seed)  # dropout, as in the plain loop
-                for epoch in range(args.epochs):
-                    for indices in sampler:
-                        if stats.steps >= schedule.steps:
-                            break
-                        record = {"epoch": epoch, **_step(model, encoded, pad_id, indices, args.batch_size, dp,
-                                                          params, stats, device, inspect)}
-                        scheduler.step()
-                        if log is not None:
-                            log(record)
-                        if progress is not None:
-                            progress.update(stats.steps, record["loss"], stats.tokens_per_second)
+            drive_steps(
+                model, device, args, schedule.steps, stats,
+                step_inputs=lambda epoch: sampler,  # Poisson batches; the generator runs on across epochs
+                step=lambda indices: _step(model, encoded, pad_id, indices, args.batch_size, dp, params, stats,
+                                           device, inspect),
+                scheduler=scheduler, progress=progress, log=log,
+            )
         finally:
             ledger.history = [tuple(entry) for entry in accountant.history]  # steps taken count, even if it failed
             ledger.phases += 1
@@ -131,9 +127,6 @@ def train_dp(
                 p.grad = None
                 if hasattr(p, "summed_grad"):
                     del p.summed_grad
-            model.train(was_training)
-            if progress is not None:
-                progress.finish()
     return stats
 
 
@@ -153,9 +146,7 @@ def _step(model: nn.Module, encoded: Sequence[EncodedExample], pad_id: int, indi
         batch = {k: v.to(device) for k, v in collate([encoded[j] for j in rows], pad_id).items()}
         loss, _ = per_sample_sft_loss(model, batch)
         value = float(loss.detach())
-        if not math.isfinite(value):
-            raise FedMKTError(f"training loss is {value} at optimizer step {stats.steps + 1} (chunk {i + 1}); "
-                              "lower the learning rate or check the data")
+        check_loss(value, stats.steps + 1, f"chunk {i + 1}")
         loss.backward()
         clipped += int((per_sample_norms(params) > dp.max_grad_norm).sum())
         loss_sum += value * len(rows) / len(order)
@@ -170,18 +161,12 @@ def _step(model: nn.Module, encoded: Sequence[EncodedExample], pad_id: int, indi
     if inspect is not None:
         inspect(dp, True)
     grad_norm = float(torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]))
-    if not math.isfinite(grad_norm):
-        raise FedMKTError(f"gradient norm is {grad_norm} at optimizer step {stats.steps + 1}; lower the "
-                          "learning rate or check the data")
+    check_grad_norm(grad_norm, stats.steps + 1)
     lr = dp.original_optimizer.param_groups[0]["lr"]
     dp.original_optimizer.step()
     seconds = time.perf_counter() - start
-    stats.steps += 1
-    stats.micro_batches += len(chunks)
-    stats.tokens += tokens
-    stats.seconds += seconds
-    if order:  # an empty batch has no loss to average
-        stats.losses.append(loss_sum)
+    record_step(stats, micro_batches=len(chunks), tokens=tokens, seconds=seconds,
+                loss=loss_sum if order else None)  # an empty batch has no loss to average
     return {"step": stats.steps, "loss": loss_sum, "lr": lr, "grad_norm": grad_norm, "tokens": tokens,
             "seconds": seconds, "sft_loss": loss_sum, "batch": len(order),
             "clipped": clipped / len(order) if order else 0.0}

@@ -13,10 +13,11 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import torch
 from torch import Tensor, nn
+from torch.optim.lr_scheduler import LRScheduler
 
 from fedmkt.errors import FedMKTError
 from fedmkt.training.batching import Batch
@@ -24,6 +25,7 @@ from fedmkt.training.encode import IGNORE_INDEX
 from fedmkt.training.optim import build_optimizer, build_scheduler
 
 LossFn = Callable[[nn.Module, Batch], tuple[Tensor, dict[str, float]]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -154,14 +156,41 @@ def train(
     The optimizer and scheduler are built here, fresh for every call (as the reference does), so no
     optimizer state outlives a call and a checkpoint between calls needs only the weights.
     """
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise FedMKTError("model has no trainable parameters; attach a LoRA adapter first")
+    params = trainable_parameters(model)
     total = total_steps(len(batches), args)
     optimizer = build_optimizer(model, lr=args.lr, weight_decay=args.weight_decay, betas=args.betas)
     scheduler = build_scheduler(optimizer, total_steps=total, warmup_ratio=args.warmup_ratio)
     device = params[0].device
     stats = TrainStats()
+    drive_steps(
+        model, device, args, total, stats,
+        step_inputs=lambda epoch: _windows(_epoch_iter(batches, epoch), args.grad_accum),
+        step=lambda window: _step(model, window, loss_fn, params, optimizer, args, stats, device),
+        scheduler=scheduler, progress=progress, log=log,
+    )
+    return stats
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters a phase trains (a LoRA adapter's); refused when there are none."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise FedMKTError("model has no trainable parameters; attach a LoRA adapter first")
+    return params
+
+
+def drive_steps(
+    model: nn.Module, device: torch.device, args: TrainArgs, total: int, stats: TrainStats, *,
+    step_inputs: Callable[[int], Iterable[T]], step: Callable[[T], dict], scheduler: LRScheduler,
+    progress: ProgressCallback | None = None, log: Callable[[dict], None] | None = None,
+) -> None:
+    """The loop every phase shares, plain or DP-SGD: epochs of ``step_inputs(epoch)``, at most ``total`` steps.
+
+    ``step`` takes one optimizer step on its input and returns the step's record (``stats.steps`` counts
+    them); the schedule advances after each, ``log`` and ``progress`` hear of it. Dropout draws from
+    ``args.seed`` inside ``fork_rng`` (the caller's RNG state is left as it was); train mode is set for the
+    loop and restored after it, whatever happens.
+    """
     was_training = model.training
     model.train()
     if progress is not None:
@@ -170,11 +199,10 @@ def train(
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(args.seed)
             for epoch in range(args.epochs):
-                for window in _windows(_epoch_iter(batches, epoch), args.grad_accum):
+                for item in step_inputs(epoch):
                     if stats.steps >= total:
                         break
-                    record = {"epoch": epoch, **_step(model, window, loss_fn, params, optimizer, args, stats,
-                                                      device)}
+                    record = {"epoch": epoch, **step(item)}
                     scheduler.step()
                     if log is not None:
                         log(record)
@@ -184,7 +212,31 @@ def train(
         model.train(was_training)
         if progress is not None:
             progress.finish()
-    return stats
+
+
+def check_loss(value: float, step: int, part: str) -> None:
+    """A non-finite loss stops the phase before its gradient reaches the weights; ``part`` names the slice."""
+    if not math.isfinite(value):
+        raise FedMKTError(f"training loss is {value} at optimizer step {step} ({part}); lower the learning rate "
+                          "or check the data")
+
+
+def check_grad_norm(value: float, step: int) -> None:
+    """A non-finite gradient never reaches the weights, clipped or not."""
+    if not math.isfinite(value):
+        raise FedMKTError(f"gradient norm is {value} at optimizer step {step}; lower the learning rate or check "
+                          "the data")
+
+
+def record_step(stats: TrainStats, *, micro_batches: int, tokens: int, seconds: float,
+                loss: float | None) -> None:
+    """Add one optimizer step to ``stats`` (``loss`` None: a step with no examples, nothing to average)."""
+    stats.steps += 1
+    stats.micro_batches += micro_batches
+    stats.tokens += tokens
+    stats.seconds += seconds
+    if loss is not None:
+        stats.losses.append(loss)
 
 
 def _step(model: nn.Module, window: list[Batch], loss_fn: LossFn, params: Sequence[Tensor],
@@ -200,9 +252,7 @@ def _step(model: nn.Module, window: list[Batch], loss_fn: LossFn, params: Sequen
         batch = _to(batch, device)
         loss, metrics = loss_fn(model, batch)
         value = float(loss.detach())
-        if not math.isfinite(value):
-            raise FedMKTError(f"training loss is {value} at optimizer step {stats.steps + 1} (micro-batch "
-                              f"{micro + 1}); lower the learning rate or check the data")
+        check_loss(value, stats.steps + 1, f"micro-batch {micro + 1}")
         weight = count / denominator
         (loss * weight).backward()
         loss_sum += value * weight
@@ -214,16 +264,10 @@ def _step(model: nn.Module, window: list[Batch], loss_fn: LossFn, params: Sequen
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm))
     else:  # no clipping, but a non-finite gradient must still never reach the weights
         grad_norm = float(torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]))
-    if not math.isfinite(grad_norm):
-        raise FedMKTError(f"gradient norm is {grad_norm} at optimizer step {stats.steps + 1}; lower the "
-                          f"learning rate or check the data")
+    check_grad_norm(grad_norm, stats.steps + 1)
     lr = optimizer.param_groups[0]["lr"]
     optimizer.step()
     seconds = time.perf_counter() - start
-    stats.steps += 1
-    stats.micro_batches += len(window)
-    stats.tokens += tokens
-    stats.seconds += seconds
-    stats.losses.append(loss_sum)
+    record_step(stats, micro_batches=len(window), tokens=tokens, seconds=seconds, loss=loss_sum)
     return {"step": stats.steps, "loss": loss_sum, "lr": lr, "grad_norm": grad_norm, "tokens": tokens,
             "seconds": seconds, **metric_sums}
