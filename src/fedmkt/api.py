@@ -85,8 +85,8 @@ def run(config: ConfigSource, *, out: str | Path | None = None, overrides: Seque
     ``overrides`` are ``["fedmkt.rounds=1"]`` or ``{"fedmkt.rounds": 1}``, checked like the file's keys.
     The run's report is not printed unless ``console`` is given.
     """
+    from fedmkt.report.journal import leftovers
     from fedmkt.runners.folders import default_run_dir
-    from fedmkt.runners.journal import leftovers
     from fedmkt.runners.local import run_suite
     from fedmkt.tracking import require_installed
 

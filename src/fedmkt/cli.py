@@ -117,8 +117,8 @@ def run(
     with --resume only tracking.* may change (trackers do not change what the run computes).
     """
     from fedmkt.config import load_configs, load_preset, parse_overrides
+    from fedmkt.report.journal import leftovers
     from fedmkt.runners.folders import default_run_dir
-    from fedmkt.runners.journal import leftovers
     from fedmkt.runners.local import run_suite
     from fedmkt.tracking import require_installed
 

@@ -9,8 +9,8 @@ from dataclasses import asdict
 import pytest
 
 from fedmkt.errors import FedMKTError
+from fedmkt.report import journal
 from fedmkt.report.results import ResultRow
-from fedmkt.runners import journal
 
 ROW = ResultRow(scenario="one-to-one", method="Standalone", model="tiny-gpt2-bpe", role="slm",
                 participant="client-1", task="tiny_qa", metric="acc", value=50.0, n=8, ci_low=25.0, ci_high=75.0)

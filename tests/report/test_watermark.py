@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from fedmkt.runners.watermark import Watermark, current_watermark
+from fedmkt.report.watermark import Watermark, current_watermark
 
 
 def test_a_watermark_hashes_the_bytes_on_disk_as_the_log_grows(tmp_path):

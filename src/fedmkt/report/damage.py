@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 
 from fedmkt.errors import FedMKTError
+from fedmkt.report import journal
 from fedmkt.report.events import scan_jsonl
-from fedmkt.runners import journal
 
 _SHOWN = 3  # damaged places named in a one-line summary; the rest are counted
 

@@ -27,7 +27,7 @@ from fedmkt.errors import FedMKTError
 from fedmkt.io import atomic_write_text, truncate_to, writing
 from fedmkt.report.events import scan_jsonl
 from fedmkt.report.results import ResultRow
-from fedmkt.runners.watermark import COMM, METRICS, Watermark, current_watermark, forget
+from fedmkt.report.watermark import COMM, METRICS, Watermark, current_watermark, forget
 
 START_RECORD = Path("checkpoints") / "run.json"
 PRE_START = frozenset({"config.yaml", METRICS, COMM, "run.json", ".lock"})

@@ -46,7 +46,7 @@ def _jsonl(path: Path) -> list[dict]:
 
 def _phase_rows(path: Path) -> list[ResultRow]:
     """Rows of the finished phases whose records are intact (``report.damage`` lists the others)."""
-    from fedmkt.runners.journal import read_phase
+    from fedmkt.report.journal import read_phase
 
     rows: list[ResultRow] = []
     for file in sorted((path / "phases").glob("*.json")):

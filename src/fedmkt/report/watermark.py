@@ -1,6 +1,6 @@
 """Where the run's logs stand: their byte lengths and the sha256 of those bytes (a :class:`Watermark`).
 
-Every durable record of finished work stores one (``runners.journal``); the logs only grow, so
+Every durable record of finished work stores one (``report.journal``); the logs only grow, so
 the newest record has the largest, and the digests show damage inside the counted part. Hashing
 continues from the last prefix hashed, so a watermark reads only the bytes written since.
 """

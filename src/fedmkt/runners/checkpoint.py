@@ -16,7 +16,7 @@ the phase needs, and nothing else:
 - each DP-SGD client's privacy ledger (its noise secret, the accountant's history, its phases:
   ``PrivacyLedger.state``), so a resumed run spends and reports exactly what an uninterrupted one does;
 - the result rows scored so far, the round's timing breakdown, the global RNG states
-  (python, numpy, torch: ``runners.rng_state``), and the :class:`~fedmkt.runners.watermark.Watermark` of the logs.
+  (python, numpy, torch: ``runners.rng_state``), and the :class:`~fedmkt.report.watermark.Watermark` of the logs.
 
 There is no optimizer or scheduler state to save: ``training.loop.train`` builds a fresh AdamW
 and schedule in every call (as the reference does), so none survives a finished step, and a step
@@ -51,8 +51,8 @@ from fedmkt.io import atomic_write_bytes, atomic_write_text, fsync_file, writing
 from fedmkt.models.lora import as_peft, get_adapter_state
 from fedmkt.privacy.budget import checked_state
 from fedmkt.report.results import ResultRow
+from fedmkt.report.watermark import current_watermark
 from fedmkt.runners.rng_state import capture_rng, check_rng
-from fedmkt.runners.watermark import current_watermark
 
 FORMAT = 1
 

@@ -7,7 +7,7 @@ skips it), ``checkpoints/`` (the unfinished federated phase's last completed ste
 and ``plots/``.
 
 Resuming first cuts ``metrics.jsonl`` and ``comm.jsonl`` back to the newest finished record
-(``runners.journal``): the events after it belong to work that is redone, so none is duplicated;
+(``report.journal``): the events after it belong to work that is redone, so none is duplicated;
 damage inside the part a record counts makes that record's work be redone too.
 A failed write (a full disk) or a failed step (a non-finite loss) stops the run with one line
 that says how to resume; the last checkpoint stays intact.
@@ -39,6 +39,7 @@ from fedmkt.data.partition import FederatedSplit
 from fedmkt.errors import FedMKTError
 from fedmkt.io import DiskWriteError, atomic_write_text
 from fedmkt.models.precision import mixed_precision
+from fedmkt.report import journal
 from fedmkt.report.comm import CommLedger, reference_sizes, render_comm_table, render_round_times
 from fedmkt.report.events import EventLog
 from fedmkt.report.exclusions import exclusion_records, render_exclusions
@@ -48,7 +49,7 @@ from fedmkt.report.privacy import render_privacy
 from fedmkt.report.results import ResultRow, write_results
 from fedmkt.report.run_plots import write_run_plots
 from fedmkt.report.table import render_report
-from fedmkt.runners import config_record, journal, lock
+from fedmkt.runners import config_record, lock
 from fedmkt.runners.checkpoint import CheckpointDamaged, PhaseCheckpoint, StepFailed
 from fedmkt.runners.folders import check_names
 from fedmkt.runners.phases import Phase, plan_phases
