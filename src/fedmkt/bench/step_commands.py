@@ -22,10 +22,23 @@ app = typer.Typer(help="Benchmarks of a training step and of scoring.", no_args_
 ModelOpt = Annotated[str, typer.Option("--model", help="Model: short name, folder or tiny-<arch>-<tok>.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object on the last line.")]
 DeviceOpt = Annotated[str, typer.Option(help="Torch device (cpu, cuda).")]
+BatchOpt = Annotated[int, typer.Option(help="Examples in the training batch.", min=1)]
+SeqOpt = Annotated[int, typer.Option(help="Tokens per training example (prompts are cut to fit).", min=4)]
+TopKOpt = Annotated[int, typer.Option("--top-k", help="KD target ids per answer position.", min=1)]
+RepeatsOpt = Annotated[int, typer.Option(help="Timed steps per variant (median), after one warm-up.", min=1)]
 
 
 def _mib(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
+
+
+def _show(headline: str, table: Table, figures: dict, as_json: bool) -> None:
+    """A benchmark's headline and table, and with ``--json`` its figures as the last line (for scripts)."""
+    console = Console()
+    console.print(headline)
+    console.print(table)
+    if as_json:
+        print(json.dumps(figures))
 
 
 def _fmt(value: float | None, target: float | None = None) -> str:
@@ -37,10 +50,10 @@ def _fmt(value: float | None, target: float | None = None) -> str:
 @app.command()
 def step(
     model: ModelOpt,
-    batch_size: Annotated[int, typer.Option(help="Examples in the batch.", min=1)] = 8,
-    seq: Annotated[int, typer.Option(help="Tokens per example (prompts are cut to fit).", min=4)] = 64,
-    top_k: Annotated[int, typer.Option("--top-k", help="KD target ids per answer position.", min=1)] = 128,
-    repeats: Annotated[int, typer.Option(help="Timed steps per variant (median), after one warm-up.", min=1)] = 3,
+    batch_size: BatchOpt = 8,
+    seq: SeqOpt = 64,
+    top_k: TopKOpt = 128,
+    repeats: RepeatsOpt = 3,
     device: DeviceOpt = "cpu",
     as_json: JsonOpt = False,
     dp: Annotated[bool, typer.Option("--dp", help="Instead: a private SFT step without and with DP-SGD "
@@ -70,12 +83,9 @@ def step(
                   _fmt(result.time_ratio, result.time_ratio_target))
     table.add_row(f"peak memory ({result.memory_kind})", _mib(result.sft_peak_bytes), _mib(result.kd_peak_bytes),
                   _fmt(result.memory_ratio, result.memory_ratio_target))
-    console = Console()
-    console.print(f"[bold]{model}[/] on {result.task}: batch {result.batch} x {result.seq} tokens, "
-                  f"{result.answer_positions} answer positions, top-{result.top_k} KD targets")
-    console.print(table)
-    if as_json:
-        print(json.dumps(result.as_dict()))
+    _show(f"[bold]{model}[/] on {result.task}: batch {result.batch} x {result.seq} tokens, "
+          f"{result.answer_positions} answer positions, top-{result.top_k} KD targets",
+          table, result.as_dict(), as_json)
 
 
 def _dp_step(lm, tokenizer, model: str, batch_size: int, seq: int, repeats: int, noise: float, clip: float,
@@ -90,12 +100,9 @@ def _dp_step(lm, tokenizer, model: str, batch_size: int, seq: int, repeats: int,
                   _fmt(result.time_ratio))
     table.add_row(f"peak memory ({result.memory_kind})", _mib(result.plain_peak_bytes), _mib(result.dp_peak_bytes),
                   _fmt(result.memory_ratio))
-    console = Console()
-    console.print(f"[bold]{model}[/] on {result.task}: batch {result.batch} x {result.seq} tokens, DP-SGD with noise "
-                  f"multiplier {result.noise_multiplier:g}, clipping bound {result.max_grad_norm:g}")
-    console.print(table)
-    if as_json:
-        print(json.dumps(result.as_dict()))
+    _show(f"[bold]{model}[/] on {result.task}: batch {result.batch} x {result.seq} tokens, DP-SGD with noise "
+          f"multiplier {result.noise_multiplier:g}, clipping bound {result.max_grad_norm:g}",
+          table, result.as_dict(), as_json)
 
 
 @app.command(name="eval")
@@ -125,22 +132,19 @@ def eval_(
                   f"{result.selected_cached_accuracy:.1f}")
     table.add_row("full vocabulary", f"{result.full_vocab_seconds:.3f}", "1.000", _mib(result.full_vocab_peak_bytes),
                   f"{result.full_vocab_accuracy:.1f}")
-    console = Console()
-    console.print(f"[bold]{model}[/] on {task}: {result.n} questions; identical accuracy: "
-                  f"{result.identical_accuracy}")
-    console.print(table)
-    if as_json:
-        print(json.dumps(result.as_dict()))
+    _show(f"[bold]{model}[/] on {task}: {result.n} questions; identical accuracy: "
+          f"{result.identical_accuracy}",
+          table, result.as_dict(), as_json)
 
 
 @app.command()
 def precision(
     model: ModelOpt,
     n: Annotated[int, typer.Option(help="Questions to score in each precision.", min=1)] = 40,
-    batch_size: Annotated[int, typer.Option(help="Examples in the training batch.", min=1)] = 8,
-    seq: Annotated[int, typer.Option(help="Tokens per training example.", min=4)] = 128,
-    top_k: Annotated[int, typer.Option("--top-k", help="KD target ids per answer position.", min=1)] = 128,
-    repeats: Annotated[int, typer.Option(help="Timed steps per precision (median), after one warm-up.", min=1)] = 3,
+    batch_size: BatchOpt = 8,
+    seq: SeqOpt = 128,
+    top_k: TopKOpt = 128,
+    repeats: RepeatsOpt = 3,
     device: DeviceOpt = "cpu",
     as_json: JsonOpt = False,
 ) -> None:
@@ -163,9 +167,6 @@ def precision(
     table.add_row(f"scoring {result.n} questions, seconds", f"{result.eval_seconds_fp32:.3f}",
                   f"{result.eval_seconds_autocast:.3f}", _fmt(result.eval_speedup))
     table.add_row("accuracy %", f"{result.accuracy_fp32:.1f}", f"{result.accuracy_autocast:.1f}", "")
-    console = Console()
-    console.print(f"[bold]{model}[/]: batch {result.batch} x {result.seq} tokens, top-{result.top_k}; "
-                  f"same choice on {result.prediction_agreement:.1f}% of questions")
-    console.print(table)
-    if as_json:
-        print(json.dumps(result.as_dict()))
+    _show(f"[bold]{model}[/]: batch {result.batch} x {result.seq} tokens, top-{result.top_k}; "
+          f"same choice on {result.prediction_agreement:.1f}% of questions",
+          table, result.as_dict(), as_json)
