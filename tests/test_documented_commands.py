@@ -153,7 +153,7 @@ CONFIG_COMMANDS = _config_commands()
 
 
 def test_configs_print_commands_to_check():
-    assert len(CONFIG_COMMANDS) > 20
+    assert len(CONFIG_COMMANDS) > 20 and len(_doc_block_commands()) > 20
 
 
 @pytest.mark.parametrize(("config", "command"), CONFIG_COMMANDS)
@@ -170,3 +170,23 @@ def test_each_command_a_config_prints_parses_as_the_cli_reads_it(config, command
         assert "does not exist" in str(error), f"{config}: `fedmkt {command}`: {error}"
     except click.UsageError as error:
         raise AssertionError(f"{config}: `fedmkt {command}`: {error.format_message()}") from None
+
+
+def _doc_block_commands() -> list[tuple[str, str]]:
+    """``(doc, command)`` for each ``fedmkt ...`` line of the docs' shell blocks (``a && b``: each part)."""
+    found = set()
+    for doc in DOCS:
+        for block in re.findall(r"```(?:bash|console|sh)\n(.*?)```", doc.read_text("utf-8"), re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                for part in re.split(r"\s*(?:&&|;)\s*", line.split(" #")[0].strip()):
+                    if part.startswith("fedmkt ") and "$(" not in part:
+                        found.add((doc.name, re.sub(r"<[^>]*>", "some-run", part.removeprefix("fedmkt ")).strip()))
+    return sorted(found)
+
+
+DOC_BLOCK_COMMANDS = _doc_block_commands()
+
+
+@pytest.mark.parametrize(("doc", "command"), DOC_BLOCK_COMMANDS)
+def test_each_command_of_the_docs_shell_blocks_parses_as_the_cli_reads_it(doc, command):
+    test_each_command_a_config_prints_parses_as_the_cli_reads_it(doc, command)
