@@ -75,3 +75,36 @@ def test_digest_tells_vocabularies_apart(tokenizers_by_kind, surfaces_by_kind):
     digests = {s.digest for s in surfaces_by_kind.values()}
     assert len(digests) == len(surfaces_by_kind)
     assert token_surfaces(tokenizers_by_kind["unigram"]).digest == surfaces_by_kind["unigram"].digest
+
+
+def test_a_tokenizer_is_read_once_and_every_aligner_over_it_shares_its_surfaces(tokenizers_by_kind, tmp_path):
+    """Many clients of one model align with the server through the same two tokenizers: one copy of each
+    tokenizer's surfaces (Gemma-3's are about 36 MiB), not one per aligner and direction."""
+    from fedmkt.core.alignment import Aligner
+    from fedmkt.core.alignment.markers import _read_surfaces, token_surfaces
+
+    kinds = sorted(tokenizers_by_kind)
+    a, b = tokenizers_by_kind[kinds[0]], tokenizers_by_kind[kinds[1]]
+    first = token_surfaces(a)
+    assert token_surfaces(a) is first
+    fresh = _read_surfaces(a)
+    assert first.surfaces == fresh.surfaces and first.tokens == fresh.tokens and first.digest == fresh.digest
+    one, other, back = (Aligner.from_tokenizers(a, b, tmp_path), Aligner.from_tokenizers(a, b, tmp_path),
+                        Aligner.from_tokenizers(b, a, tmp_path))
+    assert one.source is other.source is back.target is first
+    assert one.target is other.target is back.source
+
+
+def test_a_tokenizer_changed_since_it_was_read_is_read_again(tokenizers_by_kind):
+    import copy
+
+    from fedmkt.core.alignment.markers import token_surfaces
+
+    tokenizer = copy.deepcopy(tokenizers_by_kind[sorted(tokenizers_by_kind)[0]])  # the session's stays as it is
+    before = token_surfaces(tokenizer)
+    tokenizer.add_tokens(["zzqxnewtoken"])
+    after = token_surfaces(tokenizer)
+    assert len(after) == len(before) + 1 and after.surfaces[-1] == b"zzqxnewtoken"
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<probe>"]})
+    specials = token_surfaces(tokenizer)
+    assert specials is not after and specials.special[-1] and specials.surfaces[-1] == b""

@@ -18,6 +18,7 @@ import time
 from itertools import groupby
 from logging import INFO, WARNING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flwr.app import ConfigRecord, Message, RecordDict
 from flwr.common import log as flwr_log
@@ -44,6 +45,9 @@ from fedmkt.models.lora import load_adapter, save_adapter, save_adapter_state
 from fedmkt.report.comm import CommLedger, parameter_bytes
 from fedmkt.report.results import ResultRow
 from fedmkt.tracking import open_trackers
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 class FlowerFederation:
@@ -181,10 +185,13 @@ class FlowerFederation:
         self.runlog.write("nodes", connected=connected, expected=len(self.config.clients))
         if self.server is not None:
             self._log_size(self.config.server.model, self.server.model)
+        tokenizers: dict[str, PreTrainedTokenizerBase] = {}  # one per model: clients of a model share its surfaces
         for name, node in found.items():
             spec = next(c for c in self.config.clients if c.name == name)
             if self.server is not None:
-                self.server.register_client(PeerInfo(name, load_tokenizer(spec.model), node.vocab_size,
+                if spec.model not in tokenizers:
+                    tokenizers[spec.model] = load_tokenizer(spec.model)
+                self.server.register_client(PeerInfo(name, tokenizers[spec.model], node.vocab_size,
                                                      spec.train.max_length))
             self.nodes[name], self.sizes[name] = node.node_id, node.n_private
             self.runlog.write("client_registered", client=name, node_id=str(node.node_id), model=node.model,
