@@ -148,3 +148,24 @@ def test_a_model_without_an_adapter_is_one_line():
     encoded = encode_examples(tokenizer, get_task("tiny_qa").load("train")[:4], 48)
     with pytest.raises(FedMKTError, match="no trainable parameters"):
         train(model, pad_id(tokenizer), encoded)
+
+
+def test_each_steps_noisy_gradient_has_the_norm_the_plan_predicts():
+    """``PlannedBudget.noise_to_signal`` (what validate prints) is what training sees: with the signal at most the
+    bound, a step's noisy mean gradient has norm noise x bound x sqrt(trainable) / expected batch, give or take
+    the bound."""
+    from fedmkt.models.footprint import lora_parameter_count
+    from fedmkt.privacy.budget import DPSettings as Settings
+    from fedmkt.setup.privacy import PlannedBudget
+
+    model, pad, encoded = tiny()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == lora_parameter_count("tiny-gpt2-bpe", 4)
+    norms: list[float] = []
+    _, schedule, _ = train(model, pad, encoded, noise=3.0, clip=0.1, batch_size=2, grad_accum=2,
+                           log=lambda record: norms.append(record["grad_norm"]))
+    plan = PlannedBudget("client-1", "privacy", "Standalone", Settings(3.0, 0.1, 1e-3), schedule, 1, N, None, 1.0,
+                         trainable=trainable)
+    assert plan.noise_to_signal is not None and plan.noise_to_signal > 10
+    predicted = plan.noise_to_signal * 0.1
+    assert norms and all(abs(norm - predicted) <= 0.1 + 0.1 * predicted for norm in norms)

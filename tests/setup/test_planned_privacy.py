@@ -81,3 +81,28 @@ def test_no_privacy_plans_nothing_and_the_ledger_starts_empty_with_its_secret():
     assert ledger is not None and ledger.history == [] and ledger.phases == 0 and ledger.spent() == 0.0
     assert ledger.secret == client_ledger(config, config.clients[0], 40, 3).secret  # from the noise seed
     assert ledger.secret != client_ledger(config, config.clients[1], 40, 3).secret
+
+
+def test_the_plan_says_how_far_a_steps_noise_outweighs_its_signal():
+    """validate's line: noise x sqrt(trainable) / expected batch, and a warning where it is far above 1."""
+    config = _config(privacy={"noise_multiplier": 1.0, "max_grad_norm": 1.0, "delta": 1e-3})
+    plain = planned_budgets(config, [40, 40])
+    assert all(p.noise_to_signal is None and "signal" not in p.line() for p in plain)
+    plans = planned_budgets(config, [40, 40], {"client-1": 10_000, "client-2": 16})
+    noisy, quiet = plans[0], plans[1]
+    assert noisy.noise_to_signal == pytest.approx(1.0 * 100 / 4)  # expected batch 40 x 1/10
+    assert "25x its largest signal (10,000 trainable parameters, expected batch 4): DP-SGD will learn little" \
+        in noisy.line()
+    assert quiet.noise_to_signal == pytest.approx(1.0) and "learn little" not in quiet.line()
+
+
+def test_validate_prints_each_dp_clients_noise_to_signal_from_its_adapters_size(tmp_path):
+    from fedmkt.models.footprint import lora_parameter_count
+    from fedmkt.runners.preflight import preflight
+
+    config = _config(privacy={"noise_multiplier": 1.0, "max_grad_norm": 1.0, "delta": 1e-3},
+                     clients=[{"model": "tiny-gpt2-bpe", "train": TRAIN, "lora": {"r": 2}},
+                              {"model": "tiny-gpt2-bpe", "train": TRAIN, "privacy": False}])
+    lines = [line for line in preflight(config, show_progress=False).summary() if "DP-SGD" in line]
+    assert len(lines) == 2 and all("client-1 DP-SGD" in line for line in lines)  # Standalone and FedMKT; not client-2
+    assert all(f"({lora_parameter_count('tiny-gpt2-bpe', 2):,} trainable parameters" in line for line in lines)

@@ -13,30 +13,53 @@ from pathlib import Path
 import psutil
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
+from transformers.pytorch_utils import Conv1D
 
 from fedmkt.assets.registry import MODEL_ASSETS, model_dir
 from fedmkt.errors import FedMKTError
 from fedmkt.models.device import resolve_device
 from fedmkt.models.loading import resolve_dtype
+from fedmkt.models.lora import find_lora_target_modules
 from fedmkt.models.tiny import build_tiny_model, is_tiny_name
+
+
+def _meta_model(name: str) -> torch.nn.Module:
+    """Model ``name`` with shapes and no storage (tiny models are built: they are tiny)."""
+    if is_tiny_name(name):
+        return build_tiny_model(name)[0]
+    folder = Path(name).expanduser()
+    source: str | Path = model_dir(name) if name in MODEL_ASSETS else folder if folder.is_dir() else name
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError, KeyError) as err:
+        raise FedMKTError(f"model {name!r}: cannot read its config.json ({type(err).__name__}); expected a "
+                          "transformers model folder, a packaged model or a hub id") from None
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config)
 
 
 @cache
 def parameter_count(name: str) -> int:
-    """Parameters of model ``name`` (tied ones once), from its config alone; tiny models are built (they are tiny)."""
-    if is_tiny_name(name):
-        model = build_tiny_model(name)[0]
-    else:
-        folder = Path(name).expanduser()
-        source: str | Path = model_dir(name) if name in MODEL_ASSETS else folder if folder.is_dir() else name
-        try:
-            config = AutoConfig.from_pretrained(source)
-        except (OSError, ValueError, KeyError) as err:
-            raise FedMKTError(f"model {name!r}: cannot read its config.json ({type(err).__name__}); expected a "
-                              "transformers model folder, a packaged model or a hub id") from None
-        with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(config)
-    return sum(p.numel() for p in model.parameters())
+    """Parameters of model ``name`` (tied ones once), from its config alone."""
+    return sum(p.numel() for p in _meta_model(name).parameters())
+
+
+@cache
+def lora_parameter_count(name: str, r: int, target_modules: tuple[str, ...] | None = None) -> int:
+    """Trainable parameters of a rank-``r`` LoRA adapter on model ``name`` (``r x (in + out)`` per targeted
+    layer, targets as :func:`~fedmkt.models.lora.attach_lora` picks them), from the config alone: what DP-SGD's
+    noise is spread over (docs/privacy.md)."""
+    model = _meta_model(name)
+    targets = list(target_modules) if target_modules else find_lora_target_modules(model)
+    total = 0
+    for module_name, module in model.named_modules():
+        if not any(module_name == t or module_name.endswith("." + t) for t in targets):
+            continue
+        if isinstance(module, torch.nn.Linear):
+            total += r * (module.in_features + module.out_features)
+        elif isinstance(module, Conv1D):  # GPT-2's: weight (in, out)
+            total += r * sum(module.weight.shape)
+    return total
 
 
 def weight_bytes(name: str, dtype: str, device: str) -> int:

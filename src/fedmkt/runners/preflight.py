@@ -30,6 +30,7 @@ from fedmkt.errors import FedMKTError, shown
 from fedmkt.evaluation.encoding import encode_choices, encode_prompt, fit_context, prefix_ids
 from fedmkt.federation.plan import variants_for
 from fedmkt.models.checks import check_max_length, check_top_k, context_length
+from fedmkt.models.footprint import lora_parameter_count
 from fedmkt.models.loading import load_tokenizer
 from fedmkt.models.names import check_hub_ids, classify_all
 from fedmkt.runners.memory_check import check_memory
@@ -202,6 +203,16 @@ def _set_lengths(
     return longest_answer, longest_sequence
 
 
+def _adapter_sizes(config: ExperimentConfig) -> dict[str, int]:
+    """Each DP client's trainable parameters (its LoRA adapter's, from the model's config): a plan's noise-to-signal."""
+    def size(spec: ParticipantConfig) -> Callable[[str], int]:
+        targets = tuple(spec.lora.target_modules) if spec.lora.target_modules else None
+        return lambda name: lora_parameter_count(name, spec.lora.r, targets)
+
+    return {c.name: _for_field(f"clients.{i}.model", size(c), c.model)
+            for i, c in enumerate(config.clients) if config.client_privacy(c)}
+
+
 def _check_adapter(folder: str | None, field: str) -> None:
     """An ``adapter:`` names a peft adapter folder (whether it fits the model shows when it is merged)."""
     if folder is not None and not (Path(folder) / "adapter_config.json").is_file():
@@ -231,7 +242,8 @@ def preflight(config: ExperimentConfig, *, show_progress: bool = True, in_proces
     if in_process:
         check_memory(config)  # a federated phase's models, all at once, fit the device's free memory
     split = build_split(config)
-    budgets = planned_budgets(config, [len(p) for p in split.private])  # a schedule past its target: refused here
+    budgets = planned_budgets(config, [len(p) for p in split.private],  # a schedule past its target: refused here
+                              _adapter_sizes(config))
     used = list(dict.fromkeys(p.model for _, p, _ in participants))
     fields = {name: field for field, name in reversed(model_fields(config))}  # the first field naming each
     positions = {name: _for_field(fields[name], context_length, name) for name in used}

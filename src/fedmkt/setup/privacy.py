@@ -9,8 +9,8 @@ and what ``fedmkt validate`` prints; a driver builds each client's :class:`Priva
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from fedmkt.config import ExperimentConfig, FedMKTConfig, ParticipantConfig
 from fedmkt.errors import FedMKTError
@@ -41,15 +41,31 @@ class PlannedBudget:
     n_private: int
     target_epsilon: float | None
     epsilon: float
+    trainable: int | None = None  # the adapter's trainable parameters, where known (validate)
+
+    @property
+    def noise_to_signal(self) -> float | None:
+        """The norm of a step's noise over the largest norm its clipped mean gradient can have:
+        ``noise x sqrt(trainable) / expected batch`` (docs/privacy.md, "Reading a plan"). Far above 1, the
+        steps are noise and DP-SGD learns little from the private data."""
+        if self.trainable is None:
+            return None
+        batch = self.schedule.sample_rate * self.n_private
+        return self.settings.noise_multiplier * self.trainable ** 0.5 / batch
 
     def line(self) -> str:
         """One line for ``fedmkt validate``."""
         s, q = self.settings, self.schedule
         target = f" (for target epsilon {self.target_epsilon:g})" if self.target_epsilon is not None else ""
+        ratio = self.noise_to_signal
+        snr = "" if ratio is None else (
+            f"; a step's noise about {ratio:.3g}x its largest signal ({self.trainable:,} trainable parameters, "
+            f"expected batch {q.sample_rate * self.n_private:.3g}"
+            + ("): DP-SGD will learn little from the private data, see docs/privacy.md" if ratio > 10 else ")"))
         return (f"{self.participant} DP-SGD in {self.methods} ({self.field}): noise {s.noise_multiplier:.4g}{target}, "
                 f"clip {s.max_grad_norm:g}, {self.n_private} private examples at sample rate {q.sample_rate:.4g}, "
                 f"{self.phases} phase(s) of {q.steps} steps: "
-                f"epsilon {self.epsilon:.3f} at delta {s.delta:g} ({s.accountant})")
+                f"epsilon {self.epsilon:.3f} at delta {s.delta:g} ({s.accountant}){snr}")
 
 
 def private_phases(fedmkt: FedMKTConfig) -> int:
@@ -89,19 +105,22 @@ def plan_budget(config: ExperimentConfig, spec: ParticipantConfig, n_private: in
     return PlannedBudget(spec.name, field, methods, settings, schedule, phases, n_private, found.target_epsilon, spent)
 
 
-def planned_budgets(config: ExperimentConfig, private_sizes: Sequence[int]) -> list[PlannedBudget]:
+def planned_budgets(config: ExperimentConfig, private_sizes: Sequence[int],
+                    trainable: Mapping[str, int] | None = None) -> list[PlannedBudget]:
     """Every client's plan for each kind of method ``config`` runs that trains on its private data: Standalone
     (one phase) and the federated methods (:func:`private_phases`); what preflight checks and validate prints.
 
-    ``private_sizes``: each client's private set, in the config's order. Refuses (one line naming the field) a
+    ``private_sizes``: each client's private set, in the config's order; ``trainable``: each client's adapter
+    size by name, where known (the plan's noise-to-signal ratio). Refuses (one line naming the field) a
     delta not below ``1 / private size``, a target no noise meets, or a schedule that would spend more than it."""
     methods = set(config.method_names)
     kinds = [("Standalone", 1)] if "Standalone" in methods else []
     federated = [m for m in config.method_names if m in FEDERATED]
     if federated:
         kinds.append(("/".join(federated), private_phases(config.fedmkt)))
-    return [plan for label, phases in kinds for spec, n in zip(config.clients, private_sizes, strict=True)
-            if (plan := plan_budget(config, spec, n, phases, label)) is not None]
+    plans = [plan for label, phases in kinds for spec, n in zip(config.clients, private_sizes, strict=True)
+             if (plan := plan_budget(config, spec, n, phases, label)) is not None]
+    return [replace(plan, trainable=(trainable or {}).get(plan.participant)) for plan in plans]
 
 
 def client_ledger(
