@@ -62,6 +62,12 @@ def test_every_client_reports_the_accountants_epsilon_after_every_round_and_stan
     table = [line for line in text.splitlines() if line.startswith("| ") and "| client-" in line]
     assert [line.split(" | ")[:4] for line in table] == [
         [f"| {e['phase']}", str(e.get("round", "-")), e["participant"], f"{e['epsilon']:.3f}"] for e in spent]
+    from fedmkt.models.footprint import lora_parameter_count
+
+    for e in spent:  # a step's noise over its largest signal: noise x sqrt(adapter) / expected batch (0.5 x 8)
+        spec = next(c for c in config.clients if c.name == e["participant"])
+        assert e["noise_to_signal"] == pytest.approx(1.0 * lora_parameter_count(spec.model, spec.lora.r) ** 0.5 / 4)
+    assert [line.split(" | ")[-1] for line in table] == [f"{e['noise_to_signal']:.3g}x |" for e in spent]
     from fedmkt.report.commands import build_results
 
     report = build_results([tmp_path / "run"], config_dirs=[], link_base=tmp_path, n_resamples=100)

@@ -81,7 +81,10 @@ class PrivateClient:
 
     def privacy_report(self, phase_steps: int) -> PrivacyReport | None:
         """What the client's DP-SGD has spent so far (None without it); ``phase_steps``: the last phase's steps."""
-        return PrivacyReport.of(self.privacy, self.name, phase_steps) if self.privacy is not None else None
+        if self.privacy is None:
+            return None
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        return PrivacyReport.of(self.privacy, self.name, phase_steps, trainable=trainable, n_private=self.n_private)
 
 
 class Client(PrivateClient):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from fedmkt.privacy.budget import PrivacyLedger
+from fedmkt.privacy.budget import PrivacyLedger, noise_to_signal
 
 
 @dataclass(frozen=True)
@@ -126,11 +126,17 @@ class PrivacyReport(_Record):
     total_steps: int
     phases: int
     accountant: str
+    noise_to_signal: float | None = None  # a step's noise over its largest signal (docs/privacy.md)
 
     @classmethod
-    def of(cls, ledger: PrivacyLedger, participant: str, steps: int) -> PrivacyReport:
-        """What ``ledger`` has spent, after a phase of ``steps`` noisy steps."""
+    def of(cls, ledger: PrivacyLedger, participant: str, steps: int, *, trainable: int | None = None,
+           n_private: int | None = None) -> PrivacyReport:
+        """What ``ledger`` has spent, after a phase of ``steps`` noisy steps; with the adapter's ``trainable``
+        parameters and the private set's size, also how far the noise outweighed the signal."""
         s, history = ledger.settings, ledger.history
+        rate = history[-1][1] if history else 0.0
+        ratio = (noise_to_signal(s.noise_multiplier, trainable, rate * n_private)
+                 if trainable and n_private and rate else None)
         return cls(participant=participant, epsilon=ledger.spent(), delta=s.delta, noise_multiplier=s.noise_multiplier,
-                   max_grad_norm=s.max_grad_norm, sample_rate=history[-1][1] if history else 0.0, steps=steps,
-                   total_steps=ledger.steps, phases=ledger.phases, accountant=s.accountant)
+                   max_grad_norm=s.max_grad_norm, sample_rate=rate, steps=steps, total_steps=ledger.steps,
+                   phases=ledger.phases, accountant=s.accountant, noise_to_signal=ratio)

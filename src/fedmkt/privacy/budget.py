@@ -58,6 +58,13 @@ def phase_schedule(n_private: int, batch_size: int, grad_accum: int, epochs: int
     return Schedule(1.0 / per_epoch, min(steps, max_steps) if max_steps else steps)
 
 
+def noise_to_signal(noise_multiplier: float, trainable: int, expected_batch: float) -> float:
+    """A DP step's noise norm over the largest norm of its clipped mean gradient, both in units of the clipping
+    bound: ``noise x sqrt(trainable) / expected batch`` (docs/privacy.md, "Reading a plan"). Far above 1, the
+    steps are noise and DP-SGD learns little from the private data."""
+    return noise_multiplier * math.sqrt(trainable) / expected_batch
+
+
 def epsilon(history: History, delta: float, accountant: str = "rdp") -> float:
     """The accountant's epsilon at ``delta`` after ``history`` (0 before any step)."""
     if not any(steps for _, _, steps in history):

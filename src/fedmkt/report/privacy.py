@@ -17,14 +17,21 @@ INTRO = ("Each client's private training is DP-SGD (per-example clipping, Gaussi
 
 
 def render_privacy(events: list[dict]) -> str:
-    """A table of every ``privacy`` event, in order: method, round, client, (epsilon, delta), what set them;
-    empty when the run had no DP-SGD."""
+    """A table of every ``privacy`` event, in order: method, round, client, (epsilon, delta), what set them, and
+    (where the events carry it) how far a step's noise outweighed its signal; empty when the run had no DP-SGD."""
+    found = [e for e in events if e.get("event") == "privacy" and {"epsilon", "delta"} <= set(e)]
+    if not found:
+        return ""
+    ratio = any(e.get("noise_to_signal") is not None for e in found)  # runs before it was logged have none
     rows = [(e.get("phase", ""), e.get("round", "-"), e.get("participant", ""), f"{float(e['epsilon']):.3f}",
              f"{float(e['delta']):g}", f"{float(e['noise_multiplier']):.4g}", f"{float(e['max_grad_norm']):g}",
              f"{float(e['sample_rate']):.4g}", e.get("total_steps", ""), e.get("accountant", ""))
-            for e in events if e.get("event") == "privacy" and {"epsilon", "delta"} <= set(e)]
-    if not rows:
-        return ""
+            + ((_ratio(e.get("noise_to_signal")),) if ratio else ())
+            for e in found]
     header = ["Method", "Round", "Client", "Epsilon", "Delta", "Noise multiplier", "Clip", "Sample rate",
-              "Steps so far", "Accountant"]
-    return markdown_table(header, rows, "lrlrrrrrrl")
+              "Steps so far", "Accountant"] + (["Noise / signal"] if ratio else [])
+    return markdown_table(header, rows, "lrlrrrrrrl" + ("r" if ratio else ""))
+
+
+def _ratio(value: object) -> str:
+    return f"{float(value):.3g}x" if isinstance(value, int | float) else "-"

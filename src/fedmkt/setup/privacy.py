@@ -20,6 +20,7 @@ from fedmkt.privacy.budget import (
     Schedule,
     new_secret,
     noise_for,
+    noise_to_signal,
     phase_schedule,
     planned_epsilon,
 )
@@ -51,7 +52,7 @@ class PlannedBudget:
         if self.trainable is None:
             return None
         batch = self.schedule.sample_rate * self.n_private
-        return self.settings.noise_multiplier * self.trainable ** 0.5 / batch
+        return noise_to_signal(self.settings.noise_multiplier, self.trainable, batch)
 
     def line(self) -> str:
         """One line for ``fedmkt validate``."""

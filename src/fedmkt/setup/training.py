@@ -64,6 +64,8 @@ def finetune(
     write_event("train_end", phase=phase, steps=report.steps, tokens=report.tokens,
                 seconds=round(report.seconds, 3), mean_loss=report.mean_loss)
     if privacy is not None:
-        write_event("privacy", phase=phase, **PrivacyReport.of(privacy, spec.name, report.steps).to_dict())
+        trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+        spent = PrivacyReport.of(privacy, spec.name, report.steps, trainable=trainable, n_private=len(examples))
+        write_event("privacy", phase=phase, **spent.to_dict())
     save_adapter(peft_model, adapter_dir)
     return peft_model
