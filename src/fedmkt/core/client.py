@@ -38,7 +38,7 @@ from fedmkt.errors import FedMKTError
 from fedmkt.privacy.budget import PrivacyLedger
 from fedmkt.training.batching import pad_id
 from fedmkt.training.encode import encode_examples
-from fedmkt.training.loop import ProgressCallback, TrainArgs
+from fedmkt.training.loop import ProgressCallback, TrainArgs, trainable_count
 
 
 class PrivateClient:
@@ -83,8 +83,8 @@ class PrivateClient:
         """What the client's DP-SGD has spent so far (None without it); ``phase_steps``: the last phase's steps."""
         if self.privacy is None:
             return None
-        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
-        return PrivacyReport.of(self.privacy, self.name, phase_steps, trainable=trainable, n_private=self.n_private)
+        return PrivacyReport.of(self.privacy, self.name, phase_steps, trainable=trainable_count(self.model),
+                                n_private=self.n_private)
 
 
 class Client(PrivateClient):

@@ -13,13 +13,12 @@ from pathlib import Path
 import psutil
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
-from transformers.pytorch_utils import Conv1D
 
 from fedmkt.assets.registry import MODEL_ASSETS, model_dir
 from fedmkt.errors import FedMKTError
 from fedmkt.models.device import resolve_device
 from fedmkt.models.loading import resolve_dtype
-from fedmkt.models.lora import find_lora_target_modules
+from fedmkt.models.lora import lora_size
 from fedmkt.models.tiny import build_tiny_model, is_tiny_name
 
 
@@ -49,17 +48,7 @@ def lora_parameter_count(name: str, r: int, target_modules: tuple[str, ...] | No
     """Trainable parameters of a rank-``r`` LoRA adapter on model ``name`` (``r x (in + out)`` per targeted
     layer, targets as :func:`~fedmkt.models.lora.attach_lora` picks them), from the config alone: what DP-SGD's
     noise is spread over (docs/privacy.md)."""
-    model = _meta_model(name)
-    targets = list(target_modules) if target_modules else find_lora_target_modules(model)
-    total = 0
-    for module_name, module in model.named_modules():
-        if not any(module_name == t or module_name.endswith("." + t) for t in targets):
-            continue
-        if isinstance(module, torch.nn.Linear):
-            total += r * (module.in_features + module.out_features)
-        elif isinstance(module, Conv1D):  # GPT-2's: weight (in, out)
-            total += r * sum(module.weight.shape)
-    return total
+    return lora_size(_meta_model(name), r, list(target_modules) if target_modules else None)
 
 
 def weight_bytes(name: str, dtype: str, device: str) -> int:

@@ -76,6 +76,25 @@ def find_lora_target_modules(model: nn.Module) -> list[str]:
     return targets
 
 
+def targeted_modules(model: nn.Module, targets: list[str]) -> list[nn.Module]:
+    """The modules a LoRA adapter with ``target_modules=targets`` wraps: peft's rule for a list, a module whose
+    name is a target or ends with ``.<target>``."""
+    return [m for n, m in model.named_modules() if any(n == t or n.endswith("." + t) for t in targets)]
+
+
+def lora_size(model: nn.Module, r: int, target_modules: list[str] | None = None) -> int:
+    """Trainable parameters a rank-``r`` adapter on ``model`` has, ``r x (in + out)`` per wrapped projection, with
+    the targets :func:`attach_lora` picks; counted from shapes, so ``model`` may live on the meta device."""
+    targets = list(target_modules) if target_modules else find_lora_target_modules(model)
+    total = 0
+    for module in targeted_modules(model, targets):
+        if isinstance(module, nn.Linear):
+            total += r * (module.in_features + module.out_features)
+        elif isinstance(module, Conv1D):  # GPT-2's: weight (in, out)
+            total += r * sum(module.weight.shape)
+    return total
+
+
 def attach_lora(
     model: nn.Module,
     *,
@@ -96,9 +115,7 @@ def attach_lora(
         raise FedMKTError(f"lora dropout must be in [0, 1), got {dropout}")
     mode = model.training
     targets = list(target_modules) if target_modules else find_lora_target_modules(model)
-    modules = dict(model.named_modules())
-    conv1d = any(isinstance(m, Conv1D) and any(n == t or n.endswith("." + t) for t in targets)
-                 for n, m in modules.items())
+    conv1d = any(isinstance(m, Conv1D) for m in targeted_modules(model, targets))
     config = LoraConfig(
         task_type=TaskType.CAUSAL_LM, r=r, lora_alpha=alpha, lora_dropout=dropout,
         target_modules=targets, bias="none", fan_in_fan_out=conv1d,

@@ -24,7 +24,7 @@ from fedmkt.setup.callbacks import WriteEvent
 from fedmkt.setup.models import attach_spec_lora
 from fedmkt.training.batching import pad_id
 from fedmkt.training.encode import encode_examples
-from fedmkt.training.loop import ProgressCallback, TrainArgs
+from fedmkt.training.loop import ProgressCallback, TrainArgs, trainable_count
 
 
 def train_args(spec: ParticipantConfig, seed: int) -> TrainArgs:
@@ -64,8 +64,8 @@ def finetune(
     write_event("train_end", phase=phase, steps=report.steps, tokens=report.tokens,
                 seconds=round(report.seconds, 3), mean_loss=report.mean_loss)
     if privacy is not None:
-        trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
-        spent = PrivacyReport.of(privacy, spec.name, report.steps, trainable=trainable, n_private=len(examples))
+        spent = PrivacyReport.of(privacy, spec.name, report.steps, trainable=trainable_count(peft_model),
+                                 n_private=len(examples))
         write_event("privacy", phase=phase, **spent.to_dict())
     save_adapter(peft_model, adapter_dir)
     return peft_model

@@ -179,6 +179,11 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return params
 
 
+def trainable_count(model: nn.Module) -> int:
+    """How many numbers a phase trains (a LoRA adapter's): what DP-SGD's noise is spread over."""
+    return sum(p.numel() for p in trainable_parameters(model))
+
+
 def drive_steps(
     model: nn.Module, device: torch.device, args: TrainArgs, total: int, stats: TrainStats, *,
     step_inputs: Callable[[int], Iterable[T]], step: Callable[[T], dict], scheduler: LRScheduler,
